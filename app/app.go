@@ -1,0 +1,309 @@
+// Package app is imsrv's composition root: it turns a Config into running
+// modules, deciding from the roles which modules live in this process, and
+// owns their lifecycle (open, run, graceful shutdown, close).
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/imsrv/imsrv/migrations"
+	"github.com/imsrv/imsrv/modules/account"
+	"github.com/imsrv/imsrv/modules/gate"
+	"github.com/imsrv/imsrv/modules/status"
+	"github.com/imsrv/imsrv/modules/verify"
+	"github.com/imsrv/imsrv/platform/kv"
+	"github.com/imsrv/imsrv/platform/mail"
+	"github.com/imsrv/imsrv/platform/metrics"
+	"github.com/imsrv/imsrv/platform/sqldb"
+)
+
+// App is one imsrv process. Use New, then Open (fallible start-up: storage,
+// migrations, listeners), then Run until its context ends, then Close.
+type App struct {
+	cfg     *Config
+	logger  *slog.Logger
+	metrics *metrics.Metrics
+
+	db       sqldb.DB
+	kv       kv.Store
+	verify   verify.Service
+	status   status.Service
+	accounts *account.Store
+
+	gateLn  net.Listener
+	adminLn net.Listener
+
+	draining atomic.Bool
+}
+
+// New returns an App for cfg. It has no side effects.
+func New(cfg *Config, logger *slog.Logger) *App {
+	return &App{cfg: cfg, logger: logger, metrics: metrics.New()}
+}
+
+// Open connects storage, applies migrations, builds the modules this
+// process hosts and binds its listeners. On error everything opened so far
+// is closed again.
+func (a *App) Open(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	cfg := a.cfg
+	if err := a.checkTopology(); err != nil {
+		return err
+	}
+
+	if a.kv, err = kv.Open(cfg.RedisURL); err != nil {
+		return fmt.Errorf("open KV (IMSRV_REDIS_URL): %w", err)
+	}
+	if cfg.Has(RoleGate) || cfg.Has(RoleChat) {
+		if a.db, err = sqldb.Open(ctx, cfg.DatabaseURL); err != nil {
+			return fmt.Errorf("open database (IMSRV_DATABASE_URL): %w", err)
+		}
+		applied, err := sqldb.Migrate(ctx, a.db, migrations.FS)
+		if err != nil {
+			return fmt.Errorf("migrate database: %w", err)
+		}
+		if len(applied) > 0 {
+			a.logger.Info("database migrated", "applied", applied)
+		}
+		a.accounts = account.NewStore(a.db)
+	}
+
+	if cfg.Has(RoleVerify) {
+		sender, err := a.mailSender()
+		if err != nil {
+			return err
+		}
+		a.verify = verify.New(verify.Config{
+			TTL: cfg.Verify.TTL, MaxAttempts: cfg.Verify.Attempts,
+			PerEmail: cfg.Verify.PerEmail, PerAddr: cfg.Verify.PerAddr,
+			Window: cfg.Verify.Window, SendTimeout: cfg.Verify.SendTimeout,
+		}, a.kv, sender, a.logger.With("module", "verify"))
+	}
+	if cfg.Has(RoleStatus) {
+		a.status = status.New(status.Config{NodeTTL: cfg.Status.NodeTTL, TokenTTL: cfg.Status.TokenTTL},
+			a.kv, a.logger.With("module", "status"))
+	}
+
+	if cfg.Has(RoleGate) {
+		if a.gateLn, err = net.Listen("tcp", cfg.Gate.Listen); err != nil {
+			return fmt.Errorf("gate listen (IMSRV_GATE_LISTEN=%s): %w", cfg.Gate.Listen, err)
+		}
+	}
+	if cfg.AdminListen != "" {
+		if a.adminLn, err = net.Listen("tcp", cfg.AdminListen); err != nil {
+			return fmt.Errorf("admin listen (IMSRV_ADMIN_LISTEN=%s): %w", cfg.AdminListen, err)
+		}
+	}
+	return nil
+}
+
+// checkTopology refuses role sets that cannot work: a module needed here
+// that is neither hosted here nor reachable at a configured peer.
+func (a *App) checkTopology() error {
+	cfg := a.cfg
+	need := func(role, peer, env string) error {
+		if cfg.Has(role) {
+			return nil
+		}
+		if peer == "" {
+			return fmt.Errorf("roles %v need the %s module: host it here (--roles) or set %s", cfg.Roles, role, env)
+		}
+		return fmt.Errorf("%s=%s: reaching the %s module over gRPC is not available in this version; host it in this process", env, peer, role)
+	}
+	if cfg.Has(RoleGate) {
+		if err := need(RoleVerify, cfg.Peers.Verify, "IMSRV_PEERS_VERIFY"); err != nil {
+			return err
+		}
+		if err := need(RoleStatus, cfg.Peers.Status, "IMSRV_PEERS_STATUS"); err != nil {
+			return err
+		}
+	}
+	if cfg.Has(RoleChat) {
+		if err := need(RoleStatus, cfg.Peers.Status, "IMSRV_PEERS_STATUS"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (a *App) mailSender() (mail.Sender, error) {
+	v := a.cfg.Verify
+	if v.Sender == "log" {
+		return mail.NewLogSender(a.logger.With("module", "verify", "sender", "log")), nil
+	}
+	s, err := mail.NewSMTPSender(mail.SMTPConfig{
+		Host: v.SMTP.Host, Port: v.SMTP.Port, User: v.SMTP.User, Password: v.SMTP.Password,
+		From: v.SMTP.From, TLS: v.SMTP.TLS, Timeout: v.SendTimeout,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("verify mail sender (IMSRV_VERIFY_SMTP_*): %w", err)
+	}
+	return s, nil
+}
+
+// GateAddr is the bound gate listener address ("" when gate is not hosted).
+func (a *App) GateAddr() string { return addrOf(a.gateLn) }
+
+// AdminAddr is the bound admin listener address ("" when not configured).
+func (a *App) AdminAddr() string { return addrOf(a.adminLn) }
+
+func addrOf(ln net.Listener) string {
+	if ln == nil {
+		return ""
+	}
+	return ln.Addr().String()
+}
+
+// Run serves until ctx is done, then shuts down gracefully: listeners stop
+// accepting, in-flight requests get up to shutdown.timeout to finish, chat
+// nodes deregister. It returns the first serving error, or nil after a clean
+// shutdown.
+func (a *App) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	cfg := a.cfg
+	if a.gateLn != nil {
+		gw := gate.New(gate.Config{
+			CORSOrigins: cfg.Gate.CORS, TrustedProxies: cfg.Gate.TrustedProxies, MaxBody: cfg.Gate.MaxBody,
+		}, gate.Deps{
+			Verify: a.verify, Status: a.status, Accounts: a.accounts,
+			Metrics: a.metrics, Logger: a.logger.With("module", "gate"),
+		})
+		var extra []func(chi.Router)
+		if a.adminLn == nil {
+			extra = append(extra, a.opsRoutes)
+		}
+		a.serveHTTP(ctx, g, "gate", a.gateLn, gw.Handler(extra...))
+	}
+	if a.adminLn != nil {
+		r := chi.NewRouter()
+		r.Use(a.metrics.HTTPMiddleware)
+		a.opsRoutes(r)
+		a.serveHTTP(ctx, g, "admin", a.adminLn, r)
+	}
+	if cfg.Has(RoleChat) {
+		// Until the chat module serves connections itself, the node announces
+		// the configured advertise address so that logins can be allocated.
+		adv := cfg.Chat.Advertise
+		if adv == "" {
+			_, port, _ := net.SplitHostPort(cfg.Chat.Listen)
+			adv = net.JoinHostPort("127.0.0.1", port)
+		}
+		ann := &status.Announcer{
+			Service:  a.status,
+			Node:     status.Node{Name: cfg.NodeName, Addr: adv},
+			Interval: cfg.Status.NodeTTL / 3,
+			Logger:   a.logger.With("module", "chat"),
+		}
+		g.Go(func() error { return ann.Run(ctx) })
+	}
+	g.Go(func() error {
+		<-ctx.Done()
+		a.draining.Store(true)
+		a.logger.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+		return nil
+	})
+	a.logger.Info("imsrv running", "roles", cfg.Roles, "node", cfg.NodeName,
+		"gate", a.GateAddr(), "admin", a.AdminAddr())
+	return g.Wait()
+}
+
+// serveHTTP runs an HTTP server on ln in g and shuts it down gracefully when
+// ctx ends.
+func (a *App) serveHTTP(ctx context.Context, g *errgroup.Group, name string, ln net.Listener, h http.Handler) {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	g.Go(func() error {
+		a.logger.Info("listening", "server", name, "addr", ln.Addr().String())
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("%s server: %w", name, err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.ShutdownTimeout)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			srv.Close()
+			return fmt.Errorf("%s server: graceful shutdown: %w", name, err)
+		}
+		return nil
+	})
+}
+
+// opsRoutes registers /healthz (alive), /readyz (storage reachable, not
+// draining) and /metrics.
+func (a *App) opsRoutes(r chi.Router) {
+	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
+	})
+	r.Get("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if err := a.ready(r.Context()); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = fmt.Fprintf(w, "{\"status\":\"unavailable\",\"reason\":%q}\n", err.Error())
+			return
+		}
+		_, _ = w.Write([]byte(`{"status":"ready"}` + "\n"))
+	})
+	r.Method(http.MethodGet, "/metrics", a.metrics.Handler())
+}
+
+func (a *App) ready(ctx context.Context) error {
+	if a.draining.Load() {
+		return errors.New("shutting down")
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if a.db != nil {
+		if err := a.db.Ping(ctx); err != nil {
+			return fmt.Errorf("database: %w", err)
+		}
+	}
+	if err := a.kv.Ping(ctx); err != nil {
+		return fmt.Errorf("kv: %w", err)
+	}
+	return nil
+}
+
+// Close releases listeners and storage. It is safe after a failed Open.
+func (a *App) Close() error {
+	var errs []error
+	for _, ln := range []net.Listener{a.gateLn, a.adminLn} {
+		if ln != nil {
+			if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if a.db != nil {
+		errs = append(errs, a.db.Close())
+	}
+	if a.kv != nil {
+		errs = append(errs, a.kv.Close())
+	}
+	return errors.Join(errs...)
+}
