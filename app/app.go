@@ -65,9 +65,11 @@ func (a *App) Open(ctx context.Context) (err error) {
 		return err
 	}
 
-	if a.kv, err = kv.Open(cfg.RedisURL); err != nil {
+	store, err := kv.Open(cfg.RedisURL)
+	if err != nil {
 		return fmt.Errorf("open KV (IMSRV_REDIS_URL): %w", err)
 	}
+	a.kv = kv.WithPrefix(store, cfg.RedisPrefix)
 	if cfg.Has(RoleGate) || cfg.Has(RoleChat) {
 		if a.db, err = sqldb.Open(ctx, cfg.DatabaseURL); err != nil {
 			return fmt.Errorf("open database (IMSRV_DATABASE_URL): %w", err)

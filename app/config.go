@@ -41,6 +41,7 @@ func Defaults() map[string]any {
 		"roles":                "all",
 		"database.url":         "sqlite://data/imsrv.db",
 		"redis.url":            "",
+		"redis.prefix":         "",
 		"node.name":            "",
 		"log.level":            "info",
 		"log.format":           "auto",
@@ -83,6 +84,7 @@ type Config struct {
 
 	DatabaseURL string
 	RedisURL    string
+	RedisPrefix string
 	NodeName    string
 
 	LogLevel  string
@@ -345,6 +347,7 @@ func parse(k *koanf.Koanf) (*Config, error) {
 		p.fail("database.url", "must not be empty")
 	}
 	c.RedisURL = p.urlOf("redis.url", "redis", "rediss")
+	c.RedisPrefix = p.str("redis.prefix")
 	c.NodeName = p.str("node.name")
 	if c.NodeName == "" {
 		c.NodeName, _ = os.Hostname()

@@ -1,0 +1,249 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/imsrv/imsrv/app"
+	ilog "github.com/imsrv/imsrv/platform/log"
+	"github.com/imsrv/imsrv/platform/mail/mailtest"
+	"github.com/imsrv/imsrv/platform/sqldb/sqldbtest"
+)
+
+// backend is one storage combination the end-to-end tests run on.
+type backend struct {
+	name string
+	env  func(t *testing.T) []string
+}
+
+// backends returns SQLite + in-memory KV (always) and PostgreSQL + Redis
+// (skipped unless IMSRV_TEST_POSTGRES_URL and IMSRV_TEST_REDIS_URL are set).
+func backends() []backend {
+	return []backend{
+		{"sqlite+memory", func(t *testing.T) []string {
+			return []string{"IMSRV_DATABASE_URL=sqlite://" + t.TempDir() + "/imsrv.db"}
+		}},
+		{"postgres+redis", func(t *testing.T) []string {
+			redisURL := os.Getenv("IMSRV_TEST_REDIS_URL")
+			if redisURL == "" {
+				t.Skip("IMSRV_TEST_REDIS_URL not set")
+			}
+			prefix := "test-" + randHex(6) + ":"
+			t.Cleanup(func() { dropRedisPrefix(t, redisURL, prefix) })
+			return []string{
+				"IMSRV_DATABASE_URL=" + sqldbtest.PostgresURL(t),
+				"IMSRV_REDIS_URL=" + redisURL,
+				"IMSRV_REDIS_PREFIX=" + prefix,
+			}
+		}},
+	}
+}
+
+// dropRedisPrefix deletes every key a test wrote under its prefix.
+func dropRedisPrefix(t *testing.T, url, prefix string) {
+	opt, err := rueidis.ParseURL(url)
+	if err != nil {
+		t.Errorf("redis cleanup: %v", err)
+		return
+	}
+	opt.DisableCache = true
+	c, err := rueidis.NewClient(opt)
+	if err != nil {
+		t.Errorf("redis cleanup: %v", err)
+		return
+	}
+	defer c.Close()
+	ctx := context.Background()
+	var cursor uint64
+	for {
+		e, err := c.Do(ctx, c.B().Scan().Cursor(cursor).Match(prefix+"*").Count(1000).Build()).AsScanEntry()
+		if err != nil {
+			t.Errorf("redis cleanup: scan: %v", err)
+			return
+		}
+		if len(e.Elements) > 0 {
+			if err := c.Do(ctx, c.B().Del().Key(e.Elements...).Build()).Error(); err != nil {
+				t.Errorf("redis cleanup: del: %v", err)
+				return
+			}
+		}
+		if cursor = e.Cursor; cursor == 0 {
+			return
+		}
+	}
+}
+
+func forEachBackend(t *testing.T, f func(t *testing.T, b backend)) {
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) { f(t, b) })
+	}
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// testApp is an App running in-process on :0 listeners with mail going to an
+// SMTP sink.
+type testApp struct {
+	*app.App
+	Sink *mailtest.Sink
+	URL  string // gate base URL
+}
+
+// startApp starts an App with the backend's storage and extra IMSRV_* env,
+// and stops it (gracefully, asserting a clean exit) at cleanup.
+func startApp(t *testing.T, b backend, extraEnv ...string) *testApp {
+	t.Helper()
+	storage := b.env(t) // may skip
+	sink := mailtest.NewSink(t)
+	env := append([]string{
+		"IMSRV_ROLES=all",
+		"IMSRV_NODE_NAME=node-" + randHex(4),
+		"IMSRV_GATE_LISTEN=127.0.0.1:0",
+		"IMSRV_CHAT_LISTEN=127.0.0.1:0",
+		"IMSRV_CHAT_RPCLISTEN=127.0.0.1:0",
+		"IMSRV_VERIFY_SENDER=smtp",
+		"IMSRV_VERIFY_SMTP_HOST=" + sink.Host(),
+		"IMSRV_VERIFY_SMTP_PORT=" + strconv.Itoa(sink.Port()),
+		"IMSRV_VERIFY_SMTP_TLS=none",
+		"IMSRV_VERIFY_SMTP_FROM=noreply@imsrv.test",
+		"IMSRV_VERIFY_PERADDR=100000",
+		"IMSRV_LOG_LEVEL=warn",
+	}, storage...)
+	env = append(env, extraEnv...)
+	cfg, err := app.Load(app.LoadOptions{Env: env})
+	if err != nil {
+		t.Fatalf("load config: %v", err)
+	}
+	logger, _ := ilog.New(io.Discard, "error", "text")
+	if testing.Verbose() {
+		logger, _ = ilog.New(os.Stderr, cfg.LogLevel, "text")
+	}
+	a := app.New(cfg, logger)
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := a.Open(ctx); err != nil {
+		cancel()
+		t.Fatalf("open app: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("app run: %v", err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Errorf("app did not shut down within 15s")
+		}
+		if err := a.Close(); err != nil {
+			t.Errorf("app close: %v", err)
+		}
+	})
+	return &testApp{App: a, Sink: sink, URL: "http://" + a.GateAddr()}
+}
+
+// post sends body (a value to marshal, or raw []byte) and decodes the JSON answer.
+func (ta *testApp) post(t *testing.T, path string, body any) map[string]any {
+	t.Helper()
+	resp, out := ta.postStatus(t, path, body)
+	if resp != http.StatusOK {
+		t.Fatalf("POST %s: HTTP %d: %v", path, resp, out)
+	}
+	return out
+}
+
+func (ta *testApp) postStatus(t *testing.T, path string, body any) (int, map[string]any) {
+	t.Helper()
+	raw, ok := body.([]byte)
+	if !ok {
+		var err error
+		if raw, err = json.Marshal(body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resp, err := http.Post(ta.URL+path, "application/json", bytes.NewReader(raw))
+	if err != nil {
+		t.Fatalf("POST %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatalf("POST %s: HTTP %d, body not JSON: %v", path, resp.StatusCode, err)
+	}
+	return resp.StatusCode, out
+}
+
+// code returns the "error" field as an int.
+func code(m map[string]any) int {
+	f, _ := m["error"].(float64)
+	return int(f)
+}
+
+func wantCode(t *testing.T, m map[string]any, want int) {
+	t.Helper()
+	if got := code(m); got != want {
+		t.Fatalf("error = %d, want %d (answer %v)", got, want, m)
+	}
+}
+
+var codeRE = regexp.MustCompile(`code is (\d{4})`)
+
+// requestCode asks for a code and reads it from the mail the sink received.
+func (ta *testApp) requestCode(t *testing.T, email string) string {
+	t.Helper()
+	before := len(ta.mailsTo(email))
+	wantCode(t, ta.post(t, "/get_varifycode", map[string]any{"email": email}), 0)
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if msgs := ta.mailsTo(email); len(msgs) > before {
+			m := codeRE.FindStringSubmatch(msgs[len(msgs)-1].Body)
+			if m == nil {
+				t.Fatalf("mail to %s has no code: %q", email, msgs[len(msgs)-1].Body)
+			}
+			return m[1]
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("no mail to %s", email)
+	return ""
+}
+
+func (ta *testApp) mailsTo(email string) []mailtest.Received {
+	var out []mailtest.Received
+	for _, m := range ta.Sink.Messages() {
+		for _, to := range m.To {
+			if to == email {
+				out = append(out, m)
+			}
+		}
+	}
+	return out
+}
+
+// register creates a user through the whole code → register path.
+func (ta *testApp) register(t *testing.T, name, email, passwd string) int {
+	t.Helper()
+	c := ta.requestCode(t, email)
+	out := ta.post(t, "/user_register", map[string]any{
+		"email": email, "user": name, "passwd": passwd, "confirm": passwd, "varifycode": c,
+	})
+	wantCode(t, out, 0)
+	return int(out["uid"].(float64))
+}
