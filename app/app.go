@@ -18,6 +18,8 @@ import (
 
 	"github.com/imsrv/imsrv/migrations"
 	"github.com/imsrv/imsrv/modules/account"
+	"github.com/imsrv/imsrv/modules/chat"
+	"github.com/imsrv/imsrv/modules/chat/chatstore"
 	"github.com/imsrv/imsrv/modules/gate"
 	"github.com/imsrv/imsrv/modules/status"
 	"github.com/imsrv/imsrv/modules/verify"
@@ -40,8 +42,11 @@ type App struct {
 	status   status.Service
 	accounts *account.Store
 
+	chat *chat.Server
+
 	gateLn  net.Listener
 	adminLn net.Listener
+	chatLn  net.Listener
 
 	draining atomic.Bool
 }
@@ -105,6 +110,20 @@ func (a *App) Open(ctx context.Context) (err error) {
 			return fmt.Errorf("gate listen (IMSRV_GATE_LISTEN=%s): %w", cfg.Gate.Listen, err)
 		}
 	}
+	if cfg.Has(RoleChat) {
+		a.raiseFileLimit()
+		a.chat = chat.New(chat.Config{
+			NodeName: cfg.NodeName, Heartbeat: cfg.Chat.Heartbeat, LoginTimeout: cfg.Chat.LoginTimeout,
+			MaxConns: cfg.Chat.MaxConns, SendQueue: cfg.Chat.SendQueue, LegacyGap: cfg.Chat.LegacyGap,
+			WriteTimeout: cfg.Chat.WriteTimeout, MaxBody: cfg.Chat.MaxBody,
+		}, chat.Deps{
+			Tokens: a.status, Store: chatstore.New(a.db), Accounts: a.accounts, KV: a.kv,
+			Logger: a.logger.With("module", "chat"), Registry: a.metrics.Registry,
+		})
+		if a.chatLn, err = net.Listen("tcp", cfg.Chat.Listen); err != nil {
+			return fmt.Errorf("chat listen (IMSRV_CHAT_LISTEN=%s): %w", cfg.Chat.Listen, err)
+		}
+	}
 	if cfg.AdminListen != "" {
 		if a.adminLn, err = net.Listen("tcp", cfg.AdminListen); err != nil {
 			return fmt.Errorf("admin listen (IMSRV_ADMIN_LISTEN=%s): %w", cfg.AdminListen, err)
@@ -157,8 +176,26 @@ func (a *App) mailSender() (mail.Sender, error) {
 	return s, nil
 }
 
+// Accounts is the account store (nil when neither gate nor chat is hosted);
+// for embedding and provisioning.
+func (a *App) Accounts() *account.Store { return a.accounts }
+
+// Status is the status module this process uses (nil when it needs none).
+func (a *App) Status() status.Service { return a.status }
+
 // GateAddr is the bound gate listener address ("" when gate is not hosted).
 func (a *App) GateAddr() string { return addrOf(a.gateLn) }
+
+// ChatAddr is the bound chat listener address ("" when chat is not hosted).
+func (a *App) ChatAddr() string { return addrOf(a.chatLn) }
+
+// ChatAdvertise is the host:port this node's clients are told to dial.
+func (a *App) ChatAdvertise() string {
+	if a.chatLn == nil {
+		return ""
+	}
+	return advertiseFor(a.cfg.Chat.Advertise, a.chatLn.Addr())
+}
 
 // AdminAddr is the bound admin listener address ("" when not configured).
 func (a *App) AdminAddr() string { return addrOf(a.adminLn) }
@@ -196,21 +233,15 @@ func (a *App) Run(ctx context.Context) error {
 		a.opsRoutes(r)
 		a.serveHTTP(ctx, g, "admin", a.adminLn, r)
 	}
-	if cfg.Has(RoleChat) {
-		// Until the chat module serves connections itself, the node announces
-		// the configured advertise address so that logins can be allocated.
-		adv := cfg.Chat.Advertise
-		if adv == "" {
-			_, port, _ := net.SplitHostPort(cfg.Chat.Listen)
-			adv = net.JoinHostPort("127.0.0.1", port)
-		}
+	if a.chat != nil {
 		ann := &status.Announcer{
 			Service:  a.status,
-			Node:     status.Node{Name: cfg.NodeName, Addr: adv},
+			Node:     status.Node{Name: cfg.NodeName, Addr: a.ChatAdvertise()},
 			Interval: cfg.Status.NodeTTL / 3,
 			Logger:   a.logger.With("module", "chat"),
 		}
 		g.Go(func() error { return ann.Run(ctx) })
+		g.Go(func() error { return a.chat.Serve(ctx, a.chatLn, cfg.ShutdownTimeout) })
 	}
 	g.Go(func() error {
 		<-ctx.Done()
@@ -219,7 +250,7 @@ func (a *App) Run(ctx context.Context) error {
 		return nil
 	})
 	a.logger.Info("imsrv running", "roles", cfg.Roles, "node", cfg.NodeName,
-		"gate", a.GateAddr(), "admin", a.AdminAddr())
+		"gate", a.GateAddr(), "chat", a.ChatAddr(), "admin", a.AdminAddr())
 	return g.Wait()
 }
 
@@ -294,7 +325,7 @@ func (a *App) ready(ctx context.Context) error {
 // Close releases listeners and storage. It is safe after a failed Open.
 func (a *App) Close() error {
 	var errs []error
-	for _, ln := range []net.Listener{a.gateLn, a.adminLn} {
+	for _, ln := range []net.Listener{a.gateLn, a.adminLn, a.chatLn} {
 		if ln != nil {
 			if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 				errs = append(errs, err)

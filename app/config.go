@@ -75,6 +75,12 @@ func Defaults() map[string]any {
 		"chat.rpclisten":       ":50055",
 		"chat.rpcadvertise":    "",
 		"chat.heartbeat":       "20s",
+		"chat.logintimeout":    "10s",
+		"chat.maxconns":        100000,
+		"chat.sendqueue":       512,
+		"chat.legacygap":       "10ms",
+		"chat.writetimeout":    "10s",
+		"chat.maxbody":         65535,
 	}
 }
 
@@ -151,6 +157,12 @@ type ChatConfig struct {
 	RPCListen    string
 	RPCAdvertise string
 	Heartbeat    time.Duration
+	LoginTimeout time.Duration
+	MaxConns     int
+	SendQueue    int
+	LegacyGap    time.Duration
+	WriteTimeout time.Duration
+	MaxBody      int
 }
 
 // Has reports whether the process hosts role.
@@ -420,6 +432,12 @@ func parse(k *koanf.Koanf) (*Config, error) {
 		RPCListen:    p.listen("chat.rpclisten", false),
 		RPCAdvertise: p.listen("chat.rpcadvertise", true),
 		Heartbeat:    p.duration("chat.heartbeat"),
+		LoginTimeout: p.duration("chat.logintimeout"),
+		MaxConns:     int(p.integer("chat.maxconns", 1, 10_000_000)),
+		SendQueue:    int(p.integer("chat.sendqueue", 1, 1_000_000)),
+		LegacyGap:    p.duration("chat.legacygap"),
+		WriteTimeout: p.duration("chat.writetimeout"),
+		MaxBody:      int(p.integer("chat.maxbody", 1024, 65535)),
 	}
 	if err := errors.Join(p.errs...); err != nil {
 		return nil, err

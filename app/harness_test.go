@@ -101,8 +101,9 @@ func randHex(n int) string {
 // SMTP sink.
 type testApp struct {
 	*app.App
-	Sink *mailtest.Sink
-	URL  string // gate base URL
+	Sink      *mailtest.Sink
+	URL       string        // gate base URL
+	Heartbeat time.Duration // chat.heartbeat; test clients beat at a third of it
 }
 
 // startApp starts an App with the backend's storage and extra IMSRV_* env,
@@ -156,7 +157,30 @@ func startApp(t *testing.T, b backend, extraEnv ...string) *testApp {
 			t.Errorf("app close: %v", err)
 		}
 	})
-	return &testApp{App: a, Sink: sink, URL: "http://" + a.GateAddr()}
+	if cfg.Has(app.RoleChat) {
+		waitNodeRegistered(t, a, cfg.NodeName)
+	}
+	return &testApp{App: a, Sink: sink, URL: "http://" + a.GateAddr(), Heartbeat: cfg.Chat.Heartbeat}
+}
+
+// waitNodeRegistered waits until the chat node's first registration is in,
+// so that logins can be allocated to it.
+func waitNodeRegistered(t *testing.T, a *app.App, name string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		nodes, err := a.Status().Nodes(context.Background())
+		if err != nil {
+			t.Fatalf("list nodes: %v", err)
+		}
+		for _, n := range nodes {
+			if n.Name == name {
+				return
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("chat node %s never registered", name)
 }
 
 // post sends body (a value to marshal, or raw []byte) and decodes the JSON answer.

@@ -1,0 +1,217 @@
+package chat
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/imsrv/imsrv/modules/chat/wire"
+	"github.com/imsrv/imsrv/platform/kv"
+)
+
+// Deps are a chat node's collaborators.
+type Deps struct {
+	Tokens   TokenChecker
+	Store    Store
+	Accounts Accounts
+	KV       kv.Store
+	Logger   *slog.Logger
+	Registry prometheus.Registerer // optional
+}
+
+// Server is one chat node.
+type Server struct {
+	cfg     Config
+	d       Deps
+	logger  *slog.Logger
+	routes  *routes
+	metrics *chatMetrics
+
+	conns    atomic.Int64
+	mu       sync.Mutex
+	sessions map[int32]*session    // logged-in sessions by uid
+	all      map[*session]struct{} // every open connection, for shutdown
+	wg       sync.WaitGroup
+}
+
+// New returns a chat node. It does no I/O.
+func New(cfg Config, d Deps) *Server {
+	cfg = cfg.withDefaults()
+	s := &Server{
+		cfg:      cfg,
+		d:        d,
+		logger:   d.Logger,
+		routes:   &routes{kv: d.KV, node: cfg.NodeName},
+		sessions: make(map[int32]*session),
+		all:      make(map[*session]struct{}),
+	}
+	s.metrics = newChatMetrics(d.Registry, func() float64 { return float64(s.conns.Load()) })
+	return s
+}
+
+// Serve accepts connections on ln until ctx ends, then closes every session
+// and waits (up to drain) for their goroutines. Serve owns ln.
+func (s *Server) Serve(ctx context.Context, ln net.Listener, drain time.Duration) error {
+	if err := s.routes.resetNode(ctx); err != nil {
+		ln.Close()
+		if ctx.Err() != nil {
+			return nil // stopped before it started
+		}
+		return err
+	}
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	var tempDelay time.Duration
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded) || isTemporary(err) {
+				// Out of file descriptors and the like: back off, do not spin.
+				tempDelay = min(max(2*tempDelay, 5*time.Millisecond), time.Second)
+				s.logger.Warn("chat: accept failed; retrying", "err", err, "delay", tempDelay)
+				time.Sleep(tempDelay)
+				continue
+			}
+			return fmt.Errorf("chat: accept: %w", err)
+		}
+		tempDelay = 0
+		if n := s.conns.Add(1); n > int64(s.cfg.MaxConns) {
+			s.conns.Add(-1)
+			s.metrics.rejected.Inc()
+			conn.Close()
+			continue
+		}
+		s.wg.Add(1)
+		go s.serveConn(ctx, conn)
+	}
+	return s.shutdown(drain)
+}
+
+func isTemporary(err error) bool {
+	var t interface{ Temporary() bool }
+	return errors.As(err, &t) && t.Temporary()
+}
+
+// shutdown closes every connection (flushing what is queued) and waits for
+// the sessions to clean up their routes.
+func (s *Server) shutdown(drain time.Duration) error {
+	s.mu.Lock()
+	n := len(s.all)
+	for sess := range s.all {
+		sess.closeAfterFlush()
+	}
+	s.mu.Unlock()
+	s.logger.Info("chat: closing sessions", "sessions", n)
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-time.After(drain):
+		return fmt.Errorf("chat: %d sessions still open after %s", s.conns.Load(), drain)
+	}
+}
+
+// serveConn is the reader goroutine of one connection.
+func (s *Server) serveConn(ctx context.Context, conn net.Conn) {
+	defer s.wg.Done()
+	defer s.conns.Add(-1)
+	sess := &session{srv: s, conn: conn, id: newSessionID(), legacy: true}
+	s.mu.Lock()
+	s.all[sess] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		sess.closeAfterFlush()
+		s.mu.Lock()
+		delete(s.all, sess)
+		s.mu.Unlock()
+		if sess.uid != 0 {
+			s.logout(sess)
+		}
+	}()
+
+	r := wire.NewReader(conn, preLoginMaxBody)
+	conn.SetReadDeadline(time.Now().Add(s.cfg.LoginTimeout))
+	f, err := r.ReadFrame()
+	if err != nil {
+		s.logger.Debug("chat: no login frame", "remote", conn.RemoteAddr().String(), "err", err)
+		return
+	}
+	s.metrics.framesIn.Inc()
+	if f.ID != wire.IDChatLogin {
+		s.metrics.refused.Inc()
+		s.logger.Info("chat: request before login refused", "id", f.ID, "remote", conn.RemoteAddr().String())
+		return
+	}
+	if !s.login(ctx, sess, f) {
+		return
+	}
+	r.SetMaxBody(s.cfg.MaxBody)
+	for {
+		conn.SetReadDeadline(time.Now().Add(s.cfg.Heartbeat))
+		f, err := r.ReadFrame()
+		if err != nil {
+			var ne net.Error
+			switch {
+			case errors.As(err, &ne) && ne.Timeout():
+				s.metrics.reaped.Inc()
+				s.logger.Info("chat: idle connection reaped", "uid", sess.uid, "after", s.cfg.Heartbeat)
+			case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+			default:
+				s.metrics.badFrames.Inc()
+				s.logger.Info("chat: closing connection after a bad frame", "uid", sess.uid, "err", err)
+			}
+			return
+		}
+		s.metrics.framesIn.Inc()
+		if !s.dispatch(ctx, sess, f) {
+			return
+		}
+	}
+}
+
+func newSessionID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// local returns uid's session on this node, if any.
+func (s *Server) local(uid int32) *session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sessions[uid]
+}
+
+// deliver queues a frame for uid wherever it is connected. A user who is not
+// connected (or whose node is gone) is offline: ErrOffline.
+func (s *Server) deliver(uid int32, f outFrame) error {
+	if sess := s.local(uid); sess != nil {
+		return sess.enqueue(f)
+	}
+	// Other nodes are reached over gRPC once roles can be split; until then
+	// a route to another node is treated as offline.
+	return ErrOffline
+}
+
+// Online reports how many users are logged in on this node.
+func (s *Server) Online() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions)
+}
