@@ -84,9 +84,11 @@ func TestChatSlowReader(t *testing.T) {
 
 // A client without the coalesce capability never gets two frames in one
 // read, even while pushes queue up for it; one with it gets them as fast
-// as the socket takes them.
+// as the socket takes them. The legacy reader reads continuously, as the Qt
+// client does (frames that pile up unread in a client's kernel buffer are
+// beyond any server's control), with a gap wide enough for a loaded machine.
 func TestChatLegacyFraming(t *testing.T) {
-	ta := startApp(t, backends()[0])
+	ta := startApp(t, backends()[0], "IMSRV_CHAT_LEGACYGAP=50ms")
 	ctx := ctxT(t)
 	alice, carol := ta.newChatUser(t, "alice"), ta.newChatUser(t, "carol")
 	bob := &chatUser{name: "bob", email: "bob" + randHex(3) + "@example.com", passwd: "secret-bob"}
@@ -100,31 +102,38 @@ func TestChatLegacyFraming(t *testing.T) {
 
 	// Alternate senders so that consecutive pushes cannot be merged into one
 	// 1019: the queue holds many separate frames for the legacy writer.
-	const n = 100
+	const n = 40
+	got := readOneFramePerRead(legacy, n)
 	for i := 0; i < n; i++ {
 		from := []*chatUser{alice, carol}[i%2]
 		if _, err := from.c.SendText(ctx, wire.TextChatMsgReq{ToUID: wire.Int32(uid), TextArray: []wire.TextItem{{MsgID: fmt.Sprint(i), Content: fmt.Sprint("msg ", i)}}}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	items, reads := readOneFramePerRead(t, legacy, n)
-	for i, it := range items {
+	res := <-got
+	if res.err != nil {
+		t.Fatal(res.err)
+	}
+	for i, it := range res.items {
 		if it.MsgID != fmt.Sprint(i) {
 			t.Fatalf("item %d is %q: order lost", i, it.MsgID)
 		}
 	}
-	if reads != n {
-		t.Fatalf("%d texts from alternating senders arrived in %d reads, want one frame each", n, reads)
+	if res.reads != n {
+		t.Fatalf("%d texts from alternating senders arrived in %d reads, want one frame each", n, res.reads)
 	}
 
-	// Texts from one sender queued for a legacy client are merged into one
-	// 1019 with several items (and still one frame per read).
+	// Texts from one sender that queue up for a legacy client are merged into
+	// one 1019 with several items (and still arrive one frame per read).
+	got = readOneFramePerRead(legacy, n)
 	for i := 0; i < n; i++ {
 		alice.c.SendText(ctx, wire.TextChatMsgReq{ToUID: wire.Int32(uid), TextArray: []wire.TextItem{{MsgID: fmt.Sprint(i), Content: "again"}}})
 	}
-	items, reads = readOneFramePerRead(t, legacy, n)
-	if len(items) != n || reads >= n {
-		t.Fatalf("%d items in %d reads: expected merging", len(items), reads)
+	if res = <-got; res.err != nil {
+		t.Fatal(res.err)
+	}
+	if len(res.items) != n || res.reads >= n {
+		t.Fatalf("%d items in %d reads: expected merging", len(res.items), res.reads)
 	}
 
 	// A coalescing client gets the same stream without gaps or merging.
@@ -139,55 +148,59 @@ func TestChatLegacyFraming(t *testing.T) {
 	}
 }
 
-// readOneFramePerRead reads pushes with a fresh buffer per read, failing if a
-// read ever holds more (or less) than exactly one frame, until want text
-// items arrived.
-func readOneFramePerRead(t *testing.T, conn net.Conn, want int) ([]wire.TextItem, int) {
-	t.Helper()
-	var items []wire.TextItem
-	reads := 0
-	conn.SetReadDeadline(time.Now().Add(20 * time.Second))
-	for len(items) < want {
-		buf := make([]byte, 256<<10)
-		n, err := conn.Read(buf)
-		if err != nil {
-			t.Fatalf("after %d items: %v", len(items), err)
-		}
-		reads++
-		frames, rest, _ := wire.ParseFrames(buf[:n])
-		if len(frames) != 1 || len(rest) != 0 {
-			// A big frame may arrive in pieces; only two frames in one read are wrong.
+type framedRead struct {
+	items []wire.TextItem
+	reads int
+	err   error
+}
+
+// readOneFramePerRead reads text pushes in a goroutine, each read into a
+// fresh buffer, until want items arrived. It reports an error if a read ever
+// holds two frames (a frame too big for one read may take several).
+func readOneFramePerRead(conn net.Conn, want int) <-chan framedRead {
+	out := make(chan framedRead, 1)
+	go func() {
+		var res framedRead
+		defer func() { out <- res }()
+		conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+		for len(res.items) < want {
+			buf := make([]byte, 256<<10)
+			n, err := conn.Read(buf)
+			if err != nil {
+				res.err = fmt.Errorf("after %d items: %w", len(res.items), err)
+				return
+			}
+			res.reads++
+			frames, rest, _ := wire.ParseFrames(buf[:n])
 			if len(frames) > 1 {
-				t.Fatalf("read %d held %d frames", reads, len(frames))
+				res.err = fmt.Errorf("read %d held %d frames", res.reads, len(frames))
+				return
 			}
-			// Complete the partial frame.
-			need := 0
-			if len(rest) >= wire.HeaderLen {
-				need = int(rest[2])<<8 | int(rest[3])
-			}
-			for len(rest) < wire.HeaderLen+need {
+			for len(frames) == 0 { // a partial frame: complete it
 				m, err := conn.Read(buf[n:])
 				if err != nil {
-					t.Fatal(err)
+					res.err = err
+					return
 				}
 				n += m
-				rest = buf[:n]
+				frames, rest, _ = wire.ParseFrames(buf[:n])
 			}
-			frames, rest, _ = wire.ParseFrames(rest)
 			if len(frames) != 1 || len(rest) != 0 {
-				t.Fatalf("read %d: %d frames and %d stray bytes", reads, len(frames), len(rest))
+				res.err = fmt.Errorf("read %d: %d frames and %d stray bytes", res.reads, len(frames), len(rest))
+				return
 			}
+			if frames[0].ID != wire.IDNotifyTextChatMsgReq {
+				continue
+			}
+			var push wire.NotifyTextChatMsgReq
+			if err := frames[0].Decode(&push); err != nil {
+				res.err = err
+				return
+			}
+			res.items = append(res.items, push.TextArray...)
 		}
-		if frames[0].ID != wire.IDNotifyTextChatMsgReq {
-			continue
-		}
-		var push wire.NotifyTextChatMsgReq
-		if err := frames[0].Decode(&push); err != nil {
-			t.Fatal(err)
-		}
-		items = append(items, push.TextArray...)
-	}
-	return items, reads
+	}()
+	return out
 }
 
 // 1,000 connections logged in at once on one node, each getting its own
@@ -270,4 +283,27 @@ func TestChatThousandConnections(t *testing.T) {
 			}
 		}
 	})
+}
+
+// Connections over chat.maxconns are closed at once; the others keep working.
+func TestChatConnectionLimit(t *testing.T) {
+	ta := startApp(t, backends()[0], "IMSRV_CHAT_MAXCONNS=2")
+	alice := ta.newChatUser(t, "alice")
+	second, err := net.Dial("tcp", ta.ChatAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	// The second connection is accepted (no frame yet); give the accept loop
+	// a moment to count it before the third arrives.
+	time.Sleep(100 * time.Millisecond)
+	third, err := net.Dial("tcp", ta.ChatAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer third.Close()
+	wantClosed(t, third, "connection over the limit")
+	if _, err := alice.c.Heartbeat(ctxT(t)); err != nil {
+		t.Fatalf("existing connection affected: %v", err)
+	}
 }

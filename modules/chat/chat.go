@@ -82,3 +82,5 @@ type Store interface {
 type Accounts interface {
 	ByUID(ctx context.Context, uid int32) (account.User, error)
 }
+
+var _ Store = (*chatstore.Store)(nil)

@@ -318,13 +318,12 @@ func (s *Server) text(ctx context.Context, sess *session, f wire.Frame) bool {
 		}
 		sess.friends[to] = struct{}{}
 	}
-	if sess.send(wire.IDTextChatMsgRsp, rsp) != nil {
-		return false
-	}
+	// Queue the push before the ACK: once a sender holds the ACK, the text is
+	// already queued for the receiver, ahead of anything the sender does next.
 	push := wire.NotifyTextChatMsgReq(rsp)
 	s.pushFrame(to, wire.IDNotifyTextChatMsgReq, &push)
 	s.metrics.texts.Add(float64(len(req.TextArray)))
-	return true
+	return sess.send(wire.IDTextChatMsgRsp, rsp) == nil
 }
 
 // push delivers a notification to uid if it is online; offline users miss
