@@ -151,7 +151,7 @@ func loadFromFlags(cmd *cobra.Command, forced map[string]any) (*Config, *slog.Lo
 	if err != nil {
 		return nil, nil, err
 	}
-	logger, err := ilog.New(os.Stderr, cfg.LogLevel, cfg.LogFormat)
+	logger, err := ilog.New(cmd.ErrOrStderr(), cfg.LogLevel, cfg.LogFormat)
 	if err != nil {
 		return nil, nil, err
 	}

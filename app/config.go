@@ -198,6 +198,18 @@ func Load(opts LoadOptions) (*Config, error) {
 			return nil, fmt.Errorf("config: read %s: %w", path, err)
 		}
 		for _, key := range fk.Keys() {
+			// A section whose keys are all commented out parses as null (or
+			// {}): it sets nothing, so it is not an unknown key.
+			switch v := fk.Get(key).(type) {
+			case nil:
+				fk.Delete(key)
+				continue
+			case map[string]any:
+				if len(v) == 0 {
+					fk.Delete(key)
+					continue
+				}
+			}
 			if _, ok := defaults[key]; !ok {
 				return nil, fmt.Errorf("config: %s: unknown key %q", path, key)
 			}
@@ -299,6 +311,20 @@ func (p *parser) oneOf(key string, allowed ...string) string {
 	s := strings.ToLower(p.str(key))
 	if !slices.Contains(allowed, s) {
 		p.fail(key, "%q is not one of %s", s, strings.Join(allowed, ", "))
+	}
+	return s
+}
+
+// advertise validates an address others dial: a host and a port in 1-65535;
+// empty means "derive it from the listener".
+func (p *parser) advertise(key string) string {
+	s := p.str(key)
+	if s == "" {
+		return ""
+	}
+	host, port, err := net.SplitHostPort(s)
+	if n, perr := strconv.Atoi(port); err != nil || host == "" || perr != nil || n < 1 || n > 65535 {
+		p.fail(key, "%q is not a dialable host:port (a host and a port in 1-65535)", s)
 	}
 	return s
 }
@@ -428,9 +454,9 @@ func parse(k *koanf.Koanf) (*Config, error) {
 	}
 	c.Chat = ChatConfig{
 		Listen:       p.listen("chat.listen", false),
-		Advertise:    p.listen("chat.advertise", true),
+		Advertise:    p.advertise("chat.advertise"),
 		RPCListen:    p.listen("chat.rpclisten", false),
-		RPCAdvertise: p.listen("chat.rpcadvertise", true),
+		RPCAdvertise: p.advertise("chat.rpcadvertise"),
 		Heartbeat:    p.duration("chat.heartbeat"),
 		LoginTimeout: p.duration("chat.logintimeout"),
 		MaxConns:     int(p.integer("chat.maxconns", 1, 10_000_000)),

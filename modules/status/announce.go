@@ -22,13 +22,16 @@ func (a *Announcer) Run(ctx context.Context) error {
 	if interval <= 0 {
 		interval = 5 * time.Second
 	}
-	register := func() {
-		if err := a.Service.RegisterNode(ctx, a.Node); err != nil && ctx.Err() == nil {
+	register := func() bool {
+		err := a.Service.RegisterNode(ctx, a.Node)
+		if err != nil && ctx.Err() == nil {
 			a.Logger.WarnContext(ctx, "chat node registration failed; retrying", "node", a.Node.Name, "err", err)
 		}
+		return err == nil
 	}
-	register()
-	a.Logger.InfoContext(ctx, "chat node registered", "node", a.Node.Name, "addr", a.Node.Addr)
+	if register() {
+		a.Logger.InfoContext(ctx, "chat node registered", "node", a.Node.Name, "addr", a.Node.Addr)
+	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {

@@ -69,8 +69,13 @@ func (m *Module) RegisterNode(ctx context.Context, n Node) error {
 	if n.Name == "" {
 		return fmt.Errorf("%w: empty name", ErrInvalidNode)
 	}
-	if _, _, err := net.SplitHostPort(n.Addr); err != nil {
+	host, port, err := net.SplitHostPort(n.Addr)
+	if err != nil {
 		return fmt.Errorf("%w: address %q: %v", ErrInvalidNode, n.Addr, err)
+	}
+	// Clients dial this address: it needs a host and a real port.
+	if p, err := strconv.Atoi(port); host == "" || err != nil || p < 1 || p > 65535 {
+		return fmt.Errorf("%w: address %q: want host:port with a port in 1-65535", ErrInvalidNode, n.Addr)
 	}
 	b, err := json.Marshal(nodeRecord{Node: n, ExpiresAt: m.now().Add(m.cfg.NodeTTL).UnixMilli()})
 	if err != nil {
