@@ -7,22 +7,29 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
 
 	"github.com/imsrv/imsrv/migrations"
 	"github.com/imsrv/imsrv/modules/account"
 	"github.com/imsrv/imsrv/modules/chat"
+	"github.com/imsrv/imsrv/modules/chat/chatrpc"
 	"github.com/imsrv/imsrv/modules/chat/chatstore"
 	"github.com/imsrv/imsrv/modules/gate"
 	"github.com/imsrv/imsrv/modules/status"
+	"github.com/imsrv/imsrv/modules/status/statusrpc"
 	"github.com/imsrv/imsrv/modules/verify"
+	"github.com/imsrv/imsrv/modules/verify/verifyrpc"
 	"github.com/imsrv/imsrv/platform/kv"
 	"github.com/imsrv/imsrv/platform/mail"
 	"github.com/imsrv/imsrv/platform/metrics"
@@ -42,11 +49,14 @@ type App struct {
 	status   status.Service
 	accounts *account.Store
 
-	chat *chat.Server
+	chat  *chat.Server
+	peers *chat.PeerPool
 
 	gateLn  net.Listener
 	adminLn net.Listener
 	chatLn  net.Listener
+	rpc     []*rpcEndpoint // gRPC servers this process offers, by listen address
+	clients []io.Closer    // gRPC connections to remote modules
 
 	draining atomic.Bool
 }
@@ -89,20 +99,46 @@ func (a *App) Open(ctx context.Context) (err error) {
 		a.accounts = account.NewStore(a.db)
 	}
 
-	if cfg.Has(RoleVerify) {
+	switch {
+	case cfg.Has(RoleVerify):
 		sender, err := a.mailSender()
 		if err != nil {
 			return err
 		}
-		a.verify = verify.New(verify.Config{
+		v := verify.New(verify.Config{
 			TTL: cfg.Verify.TTL, MaxAttempts: cfg.Verify.Attempts,
 			PerEmail: cfg.Verify.PerEmail, PerAddr: cfg.Verify.PerAddr,
 			Window: cfg.Verify.Window, SendTimeout: cfg.Verify.SendTimeout,
 		}, a.kv, sender, a.logger.With("module", "verify"))
+		a.verify = v
+		if cfg.Verify.Listen != "" {
+			if err := a.offer(cfg.Verify.Listen, "verify", func(s *grpc.Server) { verifyrpc.Register(s, v) }); err != nil {
+				return err
+			}
+		}
+	case cfg.Peers.Verify != "":
+		cc, err := a.dial(cfg.Peers.Verify)
+		if err != nil {
+			return fmt.Errorf("verify peer (IMSRV_PEERS_VERIFY=%s): %w", cfg.Peers.Verify, err)
+		}
+		a.verify = verifyrpc.NewClient(cc)
 	}
-	if cfg.Has(RoleStatus) {
-		a.status = status.New(status.Config{NodeTTL: cfg.Status.NodeTTL, TokenTTL: cfg.Status.TokenTTL},
+	switch {
+	case cfg.Has(RoleStatus):
+		st := status.New(status.Config{NodeTTL: cfg.Status.NodeTTL, TokenTTL: cfg.Status.TokenTTL},
 			a.kv, a.logger.With("module", "status"))
+		a.status = st
+		if cfg.Status.Listen != "" {
+			if err := a.offer(cfg.Status.Listen, "status", func(s *grpc.Server) { statusrpc.Register(s, st) }); err != nil {
+				return err
+			}
+		}
+	case cfg.Peers.Status != "":
+		cc, err := a.dial(cfg.Peers.Status)
+		if err != nil {
+			return fmt.Errorf("status peer (IMSRV_PEERS_STATUS=%s): %w", cfg.Peers.Status, err)
+		}
+		a.status = statusrpc.NewClient(cc)
 	}
 
 	if cfg.Has(RoleGate) {
@@ -112,16 +148,26 @@ func (a *App) Open(ctx context.Context) (err error) {
 	}
 	if cfg.Has(RoleChat) {
 		a.raiseFileLimit()
+		if cfg.RedisURL != "" {
+			// A shared KV means other chat nodes may route to this one.
+			a.peers = chat.NewPeerPool(a.status, a.dialPeer)
+		}
 		a.chat = chat.New(chat.Config{
 			NodeName: cfg.NodeName, Heartbeat: cfg.Chat.Heartbeat, LoginTimeout: cfg.Chat.LoginTimeout,
 			MaxConns: cfg.Chat.MaxConns, SendQueue: cfg.Chat.SendQueue, LegacyGap: cfg.Chat.LegacyGap,
 			WriteTimeout: cfg.Chat.WriteTimeout, MaxBody: cfg.Chat.MaxBody,
 		}, chat.Deps{
 			Tokens: a.status, Store: chatstore.New(a.db), Accounts: a.accounts, KV: a.kv,
-			Logger: a.logger.With("module", "chat"), Registry: a.metrics.Registry,
+			Logger: a.logger.With("module", "chat"), Registry: a.metrics.Registry, Peers: a.peers,
 		})
 		if a.chatLn, err = net.Listen("tcp", cfg.Chat.Listen); err != nil {
 			return fmt.Errorf("chat listen (IMSRV_CHAT_LISTEN=%s): %w", cfg.Chat.Listen, err)
+		}
+		if a.peers != nil {
+			srv := a.chat
+			if err := a.offer(cfg.Chat.RPCListen, "chat", func(s *grpc.Server) { chatrpc.Register(s, srv) }); err != nil {
+				return err
+			}
 		}
 	}
 	if cfg.AdminListen != "" {
@@ -133,17 +179,15 @@ func (a *App) Open(ctx context.Context) (err error) {
 }
 
 // checkTopology refuses role sets that cannot work: a module needed here
-// that is neither hosted here nor reachable at a configured peer.
+// that is neither hosted here nor reachable at a configured peer, or roles
+// split over processes without shared storage.
 func (a *App) checkTopology() error {
 	cfg := a.cfg
 	need := func(role, peer, env string) error {
-		if cfg.Has(role) {
+		if cfg.Has(role) || peer != "" {
 			return nil
 		}
-		if peer == "" {
-			return fmt.Errorf("roles %v need the %s module: host it here (--roles) or set %s", cfg.Roles, role, env)
-		}
-		return fmt.Errorf("%s=%s: reaching the %s module over gRPC is not available in this version; host it in this process", env, peer, role)
+		return fmt.Errorf("roles %v need the %s module: host it here (--roles) or set %s to its gRPC address", cfg.Roles, role, env)
 	}
 	if cfg.Has(RoleGate) {
 		if err := need(RoleVerify, cfg.Peers.Verify, "IMSRV_PEERS_VERIFY"); err != nil {
@@ -157,6 +201,26 @@ func (a *App) checkTopology() error {
 		if err := need(RoleStatus, cfg.Peers.Status, "IMSRV_PEERS_STATUS"); err != nil {
 			return err
 		}
+	}
+	var split []string
+	for _, kv := range [][2]string{
+		{"IMSRV_PEERS_VERIFY", cfg.Peers.Verify}, {"IMSRV_PEERS_STATUS", cfg.Peers.Status},
+		{"IMSRV_VERIFY_LISTEN", cfg.Verify.Listen}, {"IMSRV_STATUS_LISTEN", cfg.Status.Listen},
+	} {
+		if kv[1] != "" {
+			split = append(split, kv[0])
+		}
+	}
+	if len(split) == 0 {
+		return nil
+	}
+	if cfg.RedisURL == "" {
+		return fmt.Errorf("roles are split over processes (%s set): IMSRV_REDIS_URL is required, the in-memory KV is single-process",
+			strings.Join(split, ", "))
+	}
+	if (cfg.Has(RoleGate) || cfg.Has(RoleChat)) && strings.HasPrefix(cfg.DatabaseURL, "sqlite:") {
+		return fmt.Errorf("roles are split over processes (%s set): IMSRV_DATABASE_URL must be a shared postgres:// database, SQLite is single-process",
+			strings.Join(split, ", "))
 	}
 	return nil
 }
@@ -182,6 +246,17 @@ func (a *App) Accounts() *account.Store { return a.accounts }
 
 // Status is the status module this process uses (nil when it needs none).
 func (a *App) Status() status.Service { return a.status }
+
+// RPCAddr is the bound gRPC listener address serving the named module
+// ("verify", "status" or "chat"), or "".
+func (a *App) RPCAddr(module string) string {
+	for _, e := range a.rpc {
+		if slices.Contains(e.modules, module) {
+			return e.ln.Addr().String()
+		}
+	}
+	return ""
+}
 
 // GateAddr is the bound gate listener address ("" when gate is not hosted).
 func (a *App) GateAddr() string { return addrOf(a.gateLn) }
@@ -217,6 +292,7 @@ func (a *App) Run(ctx context.Context) error {
 	if a.gateLn != nil {
 		gw := gate.New(gate.Config{
 			CORSOrigins: cfg.Gate.CORS, TrustedProxies: cfg.Gate.TrustedProxies, MaxBody: cfg.Gate.MaxBody,
+			AdminToken: cfg.AdminToken,
 		}, gate.Deps{
 			Verify: a.verify, Status: a.status, Accounts: a.accounts,
 			Metrics: a.metrics, Logger: a.logger.With("module", "gate"),
@@ -236,12 +312,15 @@ func (a *App) Run(ctx context.Context) error {
 	if a.chat != nil {
 		ann := &status.Announcer{
 			Service:  a.status,
-			Node:     status.Node{Name: cfg.NodeName, Addr: a.ChatAdvertise()},
+			Node:     status.Node{Name: cfg.NodeName, Addr: a.ChatAdvertise(), RPCAddr: a.chatRPCAdvertise()},
 			Interval: cfg.Status.NodeTTL / 3,
 			Logger:   a.logger.With("module", "chat"),
 		}
 		g.Go(func() error { return ann.Run(ctx) })
 		g.Go(func() error { return a.chat.Serve(ctx, a.chatLn, cfg.ShutdownTimeout) })
+	}
+	for _, e := range a.rpc {
+		a.serveRPC(ctx, g, e)
 	}
 	g.Go(func() error {
 		<-ctx.Done()
@@ -332,6 +411,20 @@ func (a *App) Close() error {
 			}
 		}
 	}
+	for _, e := range a.rpc {
+		e.srv.Stop()
+		if err := e.ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, err)
+		}
+	}
+	a.rpc = nil
+	if a.peers != nil {
+		errs = append(errs, a.peers.Close())
+	}
+	for _, c := range a.clients {
+		errs = append(errs, c.Close())
+	}
+	a.clients = nil
 	if a.db != nil {
 		errs = append(errs, a.db.Close())
 	}

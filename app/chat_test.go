@@ -96,7 +96,7 @@ func befriend(t *testing.T, a, b *chatUser, aRemark, bRemark string) {
 		t.Fatalf("apply: %v", err)
 	}
 	n := waitPush[wire.NotifyAddFriendReq](t, b.c, wire.IDNotifyAddFriendReq)
-	if n.ApplyUID != a.uid || n.Name != a.name {
+	if n.ApplyUID != a.uid || n.Name != a.name || n.Desc != "hi, I am "+a.name {
 		t.Fatalf("1011 = %+v, want applicant %d %s", n, a.uid, a.name)
 	}
 	rsp, err := b.c.AuthFriend(ctx, wire.AuthFriendReq{FromUID: wire.Int32(b.uid), ToUID: wire.Int32(a.uid), Back: bRemark})
@@ -317,6 +317,23 @@ func TestChatRefusals(t *testing.T) {
 			// Still connected.
 			if _, err := bob.c.Heartbeat(ctx); err != nil {
 				t.Fatal(err)
+			}
+		})
+		t.Run("answer too big for a frame", func(t *testing.T) {
+			// 20,000 '<' fit in a 1017, but JSON escapes each as \u003c in
+			// the ACK and the push: refused with 1101, nothing pushed, and
+			// both connections stay up.
+			body := fmt.Sprintf(`{"touid":%d,"text_array":[{"msgid":"big","content":"%s"}]}`, bob.uid, strings.Repeat("<", 20000))
+			f, err := alice.c.CallRaw(ctx, wire.IDTextChatMsgReq, []byte(body))
+			var rsp wire.TextChatMsgRsp
+			if f.Decode(&rsp); rsp.Error != 1101 {
+				t.Fatalf("oversized answer: %v %s", err, f.Body)
+			}
+			if _, err := alice.c.SendText(ctx, wire.TextChatMsgReq{ToUID: wire.Int32(bob.uid), TextArray: []wire.TextItem{{MsgID: "small", Content: "fits"}}}); err != nil {
+				t.Fatal(err)
+			}
+			if got := waitPush[wire.NotifyTextChatMsgReq](t, bob.c, wire.IDNotifyTextChatMsgReq); got.TextArray[0].MsgID != "small" {
+				t.Fatalf("bob got %q first", got.TextArray[0].MsgID)
 			}
 		})
 		t.Run("duplicate login kicks", func(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"regexp"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -104,13 +105,20 @@ type testApp struct {
 	Sink      *mailtest.Sink
 	URL       string        // gate base URL
 	Heartbeat time.Duration // chat.heartbeat; test clients beat at a third of it
+	Stop      func()        // graceful shutdown, as on SIGTERM (also run at cleanup)
 }
 
 // startApp starts an App with the backend's storage and extra IMSRV_* env,
 // and stops it (gracefully, asserting a clean exit) at cleanup.
 func startApp(t *testing.T, b backend, extraEnv ...string) *testApp {
 	t.Helper()
-	storage := b.env(t) // may skip
+	return startAppWith(t, b.env(t), extraEnv...) // b.env may skip
+}
+
+// startAppWith starts an App on the given storage env, so that several Apps
+// (a split deployment) can share one database and KV.
+func startAppWith(t *testing.T, storage []string, extraEnv ...string) *testApp {
+	t.Helper()
 	sink := mailtest.NewSink(t)
 	env := append([]string{
 		"IMSRV_ROLES=all",
@@ -143,24 +151,28 @@ func startApp(t *testing.T, b backend, extraEnv ...string) *testApp {
 	}
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("app run: %v", err)
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("app run: %v", err)
+				}
+			case <-time.After(15 * time.Second):
+				t.Errorf("app did not shut down within 15s")
 			}
-		case <-time.After(15 * time.Second):
-			t.Errorf("app did not shut down within 15s")
-		}
-		if err := a.Close(); err != nil {
-			t.Errorf("app close: %v", err)
-		}
-	})
+			if err := a.Close(); err != nil {
+				t.Errorf("app close: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
 	if cfg.Has(app.RoleChat) {
 		waitNodeRegistered(t, a, cfg.NodeName)
 	}
-	return &testApp{App: a, Sink: sink, URL: "http://" + a.GateAddr(), Heartbeat: cfg.Chat.Heartbeat}
+	return &testApp{App: a, Sink: sink, URL: "http://" + a.GateAddr(), Heartbeat: cfg.Chat.Heartbeat, Stop: stop}
 }
 
 // waitNodeRegistered waits until the chat node's first registration is in,

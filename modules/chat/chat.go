@@ -12,10 +12,23 @@ import (
 
 	"github.com/imsrv/imsrv/modules/account"
 	"github.com/imsrv/imsrv/modules/chat/chatstore"
+	"github.com/imsrv/imsrv/modules/chat/wire"
 )
 
 // ErrOffline reports that a user has no session on this node.
 var ErrOffline = errors.New("chat: user not connected here")
+
+// Peer is what one chat node asks of another: deliver frames to a user
+// connected there, or kick a user's session there. *Server implements it for
+// its own sessions; a gRPC client (chatrpc) implements it for a remote node.
+type Peer interface {
+	// Deliver queues frames, in order, for uid's session on the node.
+	// Errors: ErrOffline when uid has no session there.
+	Deliver(ctx context.Context, uid int32, frames []wire.Frame) error
+	// Kick sends 1021 to uid's session with the given id on the node and
+	// closes it; a session that is already gone is not an error.
+	Kick(ctx context.Context, uid int32, sessionID string) error
+}
 
 // Config holds a chat node's settings and limits. Zero values get the
 // defaults documented on each field.

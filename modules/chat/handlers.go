@@ -2,6 +2,7 @@ package chat
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"time"
 
@@ -53,6 +54,7 @@ func (s *Server) login(ctx context.Context, sess *session, f wire.Frame) bool {
 		s.refuseLogin(sess, errcode.Internal, uid, "load failed")
 		return false
 	}
+	rsp.Token = req.Token // the newer Qt client keeps it from here
 	sess.coalesce = req.HasCap(wire.CapCoalesce)
 	sess.mu.Lock()
 	sess.legacy = !sess.coalesce
@@ -65,7 +67,7 @@ func (s *Server) login(ctx context.Context, sess *session, f wire.Frame) bool {
 		s.refuseLogin(sess, errcode.Internal, uid, "busy")
 		return false
 	}
-	prevNode, _, err := s.routes.claim(ctx, uid, sess.id)
+	prevNode, prevSession, err := s.routes.claim(ctx, uid, sess.id)
 	if err != nil {
 		release()
 		s.logger.Error("chat: claim route", "uid", uid, "err", err)
@@ -83,10 +85,8 @@ func (s *Server) login(ctx context.Context, sess *session, f wire.Frame) bool {
 
 	if old != nil {
 		s.kick(old)
-	} else if prevNode != "" && prevNode != s.cfg.NodeName {
-		// The previous session lives on another node; cross-node kick needs
-		// node-to-node delivery (split roles). Its route is now ours.
-		s.logger.Info("chat: previous session on another node not kicked", "uid", uid, "node", prevNode)
+	} else if prevNode != "" && prevNode != s.cfg.NodeName && s.d.Peers != nil {
+		s.kickRemote(ctx, uid, prevNode, prevSession)
 	}
 	s.metrics.logins.Inc()
 	s.logger.Debug("chat: login", "uid", uid, "coalesce", sess.coalesce, "remote", sess.conn.RemoteAddr().String())
@@ -120,7 +120,7 @@ func (s *Server) loginData(ctx context.Context, uid int32) (wire.LoginRsp, map[i
 	}
 	for _, a := range apps {
 		rsp.ApplyList = append(rsp.ApplyList, wire.ApplyInfo{
-			Name: a.Name, UID: a.UID, Icon: a.Icon, Nick: a.Nick, Sex: a.Sex, Desc: a.Desc, Status: a.Status,
+			Name: a.Name, UID: a.UID, Icon: a.Icon, Nick: a.Nick, Sex: a.Sex, Desc: a.Greeting, Status: a.Status,
 		})
 	}
 	set := make(map[int32]struct{}, len(friends))
@@ -255,8 +255,10 @@ func (s *Server) addFriend(ctx context.Context, sess *session, f wire.Frame) boo
 		s.logger.Error("chat: load applicant profile", "uid", sess.uid, "err", err)
 		return true
 	}
-	s.push(to, wire.IDNotifyAddFriendReq, wire.NotifyAddFriendReq{
-		ApplyUID: me.UID, Name: me.Name, Desc: me.Desc, Icon: me.Icon, Sex: me.Sex, Nick: me.Nick,
+	// desc carries the application's greeting (1009 applyname), as in the
+	// apply_list of 1006: the applicant's own profile is one search away.
+	s.push(ctx, to, wire.IDNotifyAddFriendReq, wire.NotifyAddFriendReq{
+		ApplyUID: me.UID, Name: me.Name, Desc: req.ApplyName, Icon: me.Icon, Sex: me.Sex, Nick: me.Nick,
 	})
 	return true
 }
@@ -286,7 +288,7 @@ func (s *Server) authFriend(ctx context.Context, sess *session, f wire.Frame) bo
 	if !reply(wire.AuthFriendRsp{UID: ap.UID, Name: ap.Name, Nick: ap.Nick, Icon: ap.Icon, Sex: ap.Sex}) {
 		return false
 	}
-	s.push(applicant, wire.IDNotifyAuthFriendReq, wire.NotifyAuthFriendReq{
+	s.push(ctx, applicant, wire.IDNotifyAuthFriendReq, wire.NotifyAuthFriendReq{
 		FromUID: me.UID, ToUID: applicant, Name: me.Name, Nick: me.Nick, Icon: me.Icon, Sex: me.Sex,
 	})
 	return true
@@ -318,30 +320,56 @@ func (s *Server) text(ctx context.Context, sess *session, f wire.Frame) bool {
 		}
 		sess.friends[to] = struct{}{}
 	}
+	// The ACK and the push carry more than the request (more fields, JSON
+	// escapes), so a request near the frame limit can produce an answer that
+	// no frame can hold: refuse it rather than fail to write it.
+	body, err := rsp.MarshalJSON()
+	if err != nil || len(body) > wire.MaxBodyLen {
+		return sess.send(wire.IDTextChatMsgRsp, wire.TextChatMsgRsp{
+			Error: int(errcode.InvalidArgument), FromUID: sess.uid, ToUID: to, ThreadID: rsp.ThreadID,
+		}) == nil
+	}
 	// Queue the push before the ACK: once a sender holds the ACK, the text is
 	// already queued for the receiver, ahead of anything the sender does next.
+	// The two bodies are identical, so one encoding serves both.
 	push := wire.NotifyTextChatMsgReq(rsp)
-	s.pushFrame(to, wire.IDNotifyTextChatMsgReq, &push)
+	s.deliverText(ctx, to, body, &push)
 	s.metrics.texts.Add(float64(len(req.TextArray)))
-	return sess.send(wire.IDTextChatMsgRsp, rsp) == nil
+	return sess.enqueue(outFrame{id: wire.IDTextChatMsgRsp, body: body}) == nil
 }
 
-// push delivers a notification to uid if it is online; offline users miss
-// it (they see pending applications and friends at their next login).
-func (s *Server) push(uid int32, id wire.MsgID, v any) {
-	if sess := s.local(uid); sess != nil {
-		_ = sess.send(id, v)
-	}
-}
-
-// pushFrame delivers a text push, keeping it mergeable for legacy writers.
-func (s *Server) pushFrame(uid int32, id wire.MsgID, text *wire.NotifyTextChatMsgReq) {
-	body, err := text.MarshalJSON()
+// push delivers a notification to uid wherever it is connected; offline
+// users miss it (they see pending applications and friends at next login).
+func (s *Server) push(ctx context.Context, uid int32, id wire.MsgID, v any) {
+	body, err := json.Marshal(v)
 	if err != nil {
-		s.logger.Error("chat: encode push", "err", err)
+		s.logger.Error("chat: encode push", "id", id, "err", err)
 		return
 	}
-	if err := s.deliver(uid, outFrame{id: id, body: body, text: text}); err != nil && !errors.Is(err, ErrOffline) {
+	if err := s.deliver(ctx, uid, outFrame{id: id, body: body}); err != nil && !errors.Is(err, ErrOffline) {
+		s.logger.Warn("chat: push failed", "id", id, "to", uid, "err", err)
+	}
+}
+
+// kickRemote tells the node holding uid's previous session to kick it.
+func (s *Server) kickRemote(ctx context.Context, uid int32, node, sessionID string) {
+	peer, err := s.d.Peers.Peer(ctx, node)
+	if err == nil {
+		err = peer.Kick(ctx, uid, sessionID)
+	}
+	if err != nil {
+		// The node is gone or unreachable: its session died with it.
+		s.logger.Info("chat: previous session's node unreachable; not kicked", "uid", uid, "node", node, "err", err)
+		return
+	}
+	s.metrics.kicks.Inc()
+}
+
+// deliverText delivers an encoded text push, keeping it mergeable for
+// legacy writers.
+func (s *Server) deliverText(ctx context.Context, uid int32, body []byte, text *wire.NotifyTextChatMsgReq) {
+	err := s.deliver(ctx, uid, outFrame{id: wire.IDNotifyTextChatMsgReq, body: body, text: text})
+	if err != nil && !errors.Is(err, ErrOffline) {
 		s.logger.Warn("chat: push failed", "to", uid, "err", err)
 	}
 }

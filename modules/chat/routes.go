@@ -107,6 +107,18 @@ func (r *routes) release(ctx context.Context, uid int32, sessionID string) error
 	return nil
 }
 
+// nodeOf returns the node uid's route names, "" when there is none.
+func (r *routes) nodeOf(ctx context.Context, uid int32) (string, error) {
+	n, err := r.kv.Get(ctx, uipKey(uid))
+	if errors.Is(err, kv.ErrNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("chat: read route of %d: %w", uid, err)
+	}
+	return n, nil
+}
+
 // resetNode forgets this node's login count, left over if it died.
 func (r *routes) resetNode(ctx context.Context) error {
 	if err := r.kv.HDel(ctx, loginCountKey, r.node); err != nil {

@@ -28,6 +28,9 @@ type Deps struct {
 	KV       kv.Store
 	Logger   *slog.Logger
 	Registry prometheus.Registerer // optional
+	// Peers reaches other chat nodes; nil in a single process, where every
+	// route names this node.
+	Peers *PeerPool
 }
 
 // Server is one chat node.
@@ -198,15 +201,33 @@ func (s *Server) local(uid int32) *session {
 	return s.sessions[uid]
 }
 
-// deliver queues a frame for uid wherever it is connected. A user who is not
-// connected (or whose node is gone) is offline: ErrOffline.
-func (s *Server) deliver(uid int32, f outFrame) error {
+// deliver queues a frame for uid wherever it is connected: here, or on the
+// node uip_<uid> names, over node-to-node RPC. A user with no route, or whose
+// route names a node that is gone (or no longer has the session), is
+// offline: ErrOffline. A stale route never black-holes anything silently.
+func (s *Server) deliver(ctx context.Context, uid int32, f outFrame) error {
 	if sess := s.local(uid); sess != nil {
 		return sess.enqueue(f)
 	}
-	// Other nodes are reached over gRPC once roles can be split; until then
-	// a route to another node is treated as offline.
-	return ErrOffline
+	node, err := s.routes.nodeOf(ctx, uid)
+	if err != nil {
+		return err
+	}
+	if node == "" || node == s.cfg.NodeName || s.d.Peers == nil {
+		return ErrOffline
+	}
+	peer, err := s.d.Peers.Peer(ctx, node)
+	if err != nil {
+		s.logger.Debug("chat: route names an unreachable node; receiver offline", "uid", uid, "node", node, "err", err)
+		return ErrOffline
+	}
+	if err := peer.Deliver(ctx, uid, []wire.Frame{{ID: f.id, Body: f.body}}); err != nil {
+		if !errors.Is(err, ErrOffline) {
+			s.logger.Warn("chat: delivery to another node failed; receiver offline", "uid", uid, "node", node, "err", err)
+		}
+		return ErrOffline
+	}
+	return nil
 }
 
 // Online reports how many users are logged in on this node.
@@ -214,4 +235,44 @@ func (s *Server) Online() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.sessions)
+}
+
+var _ Peer = (*Server)(nil)
+
+// Deliver implements Peer for this node's own sessions.
+func (s *Server) Deliver(ctx context.Context, uid int32, frames []wire.Frame) error {
+	sess := s.local(uid)
+	if sess == nil {
+		return ErrOffline
+	}
+	for _, f := range frames {
+		of := outFrame{id: f.ID, body: f.Body}
+		if f.ID == wire.IDNotifyTextChatMsgReq {
+			var text wire.NotifyTextChatMsgReq
+			if err := f.Decode(&text); err == nil {
+				of.text = &text // mergeable for legacy writers
+			}
+		}
+		if err := sess.enqueue(of); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Kick implements Peer: the session with sessionID, if it is still here,
+// gets 1021 and is closed.
+func (s *Server) Kick(ctx context.Context, uid int32, sessionID string) error {
+	s.mu.Lock()
+	sess := s.sessions[uid]
+	if sess != nil && sess.id == sessionID {
+		delete(s.sessions, uid) // the newer login elsewhere owns the route
+	} else {
+		sess = nil
+	}
+	s.mu.Unlock()
+	if sess != nil {
+		s.kick(sess)
+	}
+	return nil
 }

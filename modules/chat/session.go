@@ -122,13 +122,9 @@ func (s *session) writeLoop() {
 		} else {
 			buf = buf[:0]
 			for _, f := range batch {
-				if buf, err = wire.AppendFrame(buf, f.id, f.body); err != nil {
-					break
-				}
+				buf = s.appendFrame(buf, f)
 			}
-			if err == nil {
-				err = s.write(buf)
-			}
+			err = s.write(buf)
 			if cap(buf) > 64<<10 {
 				buf = nil // do not pin a large buffer
 			}
@@ -149,6 +145,18 @@ func (s *session) write(b []byte) error {
 	return err
 }
 
+// appendFrame appends f to buf. A frame that cannot be encoded (a body over
+// the frame limit: a bug upstream) is dropped and logged, never allowed to
+// take the connection down.
+func (s *session) appendFrame(buf []byte, f outFrame) []byte {
+	out, err := wire.AppendFrame(buf, f.id, f.body)
+	if err != nil {
+		s.srv.logger.Error("chat: dropping a frame that cannot be encoded", "id", f.id, "uid", s.uid, "err", err)
+		return buf
+	}
+	return out
+}
+
 // writeLegacy writes each frame in its own write and waits LegacyGap before
 // the next one, because the llfc Qt client misparses two frames in one read.
 func (s *session) writeLegacy(frames []outFrame) error {
@@ -156,9 +164,9 @@ func (s *session) writeLegacy(frames []outFrame) error {
 		if i > 0 {
 			time.Sleep(s.srv.cfg.LegacyGap)
 		}
-		b, err := wire.AppendFrame(nil, f.id, f.body)
-		if err != nil {
-			return err
+		b := s.appendFrame(nil, f)
+		if len(b) == 0 {
+			continue
 		}
 		if err := s.write(b); err != nil {
 			return err

@@ -1,0 +1,13 @@
+// Package chatpb holds the protobuf messages and gRPC stubs generated from
+// chat.proto: the service chat nodes offer each other. Other code uses
+// chatrpc, which adapts them to chat.Peer; only chat.proto and this file are
+// written by hand.
+//
+// Regenerating (go generate) needs protoc 3.21 or newer, protoc-gen-go and
+// protoc-gen-go-grpc on PATH:
+//
+//	go install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+//	go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
+package chatpb
+
+//go:generate protoc -I . --go_out=. --go_opt=paths=source_relative --go-grpc_out=. --go-grpc_opt=paths=source_relative chat.proto
