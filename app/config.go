@@ -47,6 +47,7 @@ func Defaults() map[string]any {
 		"log.format":           "auto",
 		"shutdown.timeout":     "10s",
 		"admin.listen":         "",
+		"admin.token":          "",
 		"gate.listen":          ":8080",
 		"gate.cors":            "*",
 		"gate.trustedproxies":  "",
@@ -98,6 +99,8 @@ type Config struct {
 
 	ShutdownTimeout time.Duration
 	AdminListen     string
+	// AdminToken enables the gate's admin API (bearer token); empty = off.
+	AdminToken string
 
 	Gate   GateConfig
 	Verify VerifyConfig
@@ -329,6 +332,30 @@ func (p *parser) advertise(key string) string {
 	return s
 }
 
+// minTokenLen is the shortest accepted secret token: guessing one of 16
+// random characters is out of reach even without rate limits.
+const minTokenLen = 16
+
+// token validates a bearer token: empty (feature off), or at least
+// minTokenLen visible ASCII characters, so that it fits an HTTP header as is.
+// The value is never echoed in the error.
+func (p *parser) token(key string) string {
+	s := p.k.String(key)
+	if s == "" {
+		return ""
+	}
+	if len(s) < minTokenLen {
+		p.fail(key, "too short: use at least %d characters (e.g. openssl rand -hex 32)", minTokenLen)
+	}
+	for _, r := range s {
+		if r <= ' ' || r > '~' {
+			p.fail(key, "may contain only visible ASCII characters (no spaces)")
+			break
+		}
+	}
+	return s
+}
+
 // listen validates a host:port listen address; empty is allowed when optional.
 func (p *parser) listen(key string, optional bool) string {
 	s := p.str(key)
@@ -397,6 +424,7 @@ func parse(k *koanf.Koanf) (*Config, error) {
 	c.LogFormat = p.oneOf("log.format", "auto", "text", "json")
 	c.ShutdownTimeout = p.duration("shutdown.timeout")
 	c.AdminListen = p.listen("admin.listen", true)
+	c.AdminToken = p.token("admin.token")
 
 	c.Gate = GateConfig{
 		Listen:  p.listen("gate.listen", false),

@@ -26,6 +26,9 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// MaxBody is the largest accepted request body in bytes; default 64 KiB.
 	MaxBody int64
+	// AdminToken enables the admin API (/admin/...) for requests bearing it
+	// ("Authorization: Bearer <token>"); empty = no admin API (404).
+	AdminToken string
 }
 
 // Deps are the gate's collaborators.
@@ -66,6 +69,9 @@ func (g *Gate) Handler(extra ...func(chi.Router)) http.Handler {
 	r.Post("/user_register", g.userRegister)
 	r.Post("/reset_pwd", g.resetPwd)
 	r.Post("/user_login", g.userLogin)
+	if g.cfg.AdminToken != "" {
+		g.adminRoutes(r)
+	}
 	for _, f := range extra {
 		f(r)
 	}
