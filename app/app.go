@@ -25,6 +25,7 @@ import (
 	"github.com/imsrv/imsrv/modules/chat"
 	"github.com/imsrv/imsrv/modules/chat/chatrpc"
 	"github.com/imsrv/imsrv/modules/chat/chatstore"
+	"github.com/imsrv/imsrv/modules/chat/msgstore"
 	"github.com/imsrv/imsrv/modules/gate"
 	"github.com/imsrv/imsrv/modules/status"
 	"github.com/imsrv/imsrv/modules/status/statusrpc"
@@ -49,8 +50,9 @@ type App struct {
 	status   status.Service
 	accounts *account.Store
 
-	chat  *chat.Server
-	peers *chat.PeerPool
+	chat     *chat.Server
+	messages *msgstore.Store
+	peers    *chat.PeerPool
 
 	gateLn  net.Listener
 	adminLn net.Listener
@@ -152,12 +154,16 @@ func (a *App) Open(ctx context.Context) (err error) {
 			// A shared KV means other chat nodes may route to this one.
 			a.peers = chat.NewPeerPool(a.status, a.dialPeer)
 		}
+		a.messages = msgstore.New(a.db, msgstore.Config{
+			MaxBatch: cfg.Chat.Batch, MaxWait: cfg.Chat.BatchWait,
+			QueueLen: cfg.Chat.StoreQueue, MaxContent: cfg.Chat.MaxText,
+		}, a.logger.With("module", "chat", "part", "msgstore"))
 		a.chat = chat.New(chat.Config{
 			NodeName: cfg.NodeName, Heartbeat: cfg.Chat.Heartbeat, LoginTimeout: cfg.Chat.LoginTimeout,
 			MaxConns: cfg.Chat.MaxConns, SendQueue: cfg.Chat.SendQueue, LegacyGap: cfg.Chat.LegacyGap,
 			WriteTimeout: cfg.Chat.WriteTimeout, MaxBody: cfg.Chat.MaxBody,
 		}, chat.Deps{
-			Tokens: a.status, Store: chatstore.New(a.db), Accounts: a.accounts, KV: a.kv,
+			Tokens: a.status, Store: chatstore.New(a.db), Messages: a.messages, Accounts: a.accounts, KV: a.kv,
 			Logger: a.logger.With("module", "chat"), Registry: a.metrics.Registry, Peers: a.peers,
 		})
 		if a.chatLn, err = net.Listen("tcp", cfg.Chat.Listen); err != nil {
@@ -317,7 +323,14 @@ func (a *App) Run(ctx context.Context) error {
 			Logger:   a.logger.With("module", "chat"),
 		}
 		g.Go(func() error { return ann.Run(ctx) })
-		g.Go(func() error { return a.chat.Serve(ctx, a.chatLn, cfg.ShutdownTimeout) })
+		// The message store outlives the sessions: texts in flight while the
+		// node drains are still committed (and acknowledged) or refused.
+		storeCtx, stopStore := context.WithCancel(context.WithoutCancel(ctx))
+		g.Go(func() error { return a.messages.Run(storeCtx) })
+		g.Go(func() error {
+			defer stopStore()
+			return a.chat.Serve(ctx, a.chatLn, cfg.ShutdownTimeout)
+		})
 	}
 	for _, e := range a.rpc {
 		a.serveRPC(ctx, g, e)

@@ -49,16 +49,16 @@ func TestChatSlowReader(t *testing.T) {
 
 	// Far more than loopback socket buffers absorb (several MB), so that the
 	// server's writes to the stuck reader block.
-	big := make([]byte, 60000)
+	big := make([]byte, 30000)
 	for i := range big {
 		big[i] = 'x'
 	}
-	const rounds, stuckRounds = 200, 1500
+	const rounds, stuckRounds = 200, 1000
 	sent := make(chan struct{})
 	go func() {
 		defer close(sent)
 		for i := 0; i < stuckRounds; i++ {
-			_, err := sender.c.SendText(ctx, wire.TextChatMsgReq{ToUID: wire.Int32(uid), TextArray: []wire.TextItem{{MsgID: fmt.Sprint(i), Content: string(big)}}})
+			_, err := sender.c.SendText(ctx, wire.TextChatMsgReq{ToUID: wire.Int32(uid), TextArray: []wire.TextItem{{MsgID: fmt.Sprint("stuck-", i), Content: string(big)}}})
 			if err != nil {
 				t.Logf("send %d to the stuck reader: %v", i, err)
 				return
@@ -127,7 +127,7 @@ func TestChatLegacyFraming(t *testing.T) {
 	// one 1019 with several items (and still arrive one frame per read).
 	got = readOneFramePerRead(legacy, n)
 	for i := 0; i < n; i++ {
-		alice.c.SendText(ctx, wire.TextChatMsgReq{ToUID: wire.Int32(uid), TextArray: []wire.TextItem{{MsgID: fmt.Sprint(i), Content: "again"}}})
+		alice.c.SendText(ctx, wire.TextChatMsgReq{ToUID: wire.Int32(uid), TextArray: []wire.TextItem{{MsgID: fmt.Sprint("again-", i), Content: "again"}}})
 	}
 	if res = <-got; res.err != nil {
 		t.Fatal(res.err)
@@ -138,11 +138,11 @@ func TestChatLegacyFraming(t *testing.T) {
 
 	// A coalescing client gets the same stream without gaps or merging.
 	for i := 0; i < n; i++ {
-		alice.c.SendText(ctx, wire.TextChatMsgReq{ToUID: wire.Int32(carol.uid), TextArray: []wire.TextItem{{MsgID: fmt.Sprint(i), Content: "fast"}}})
+		alice.c.SendText(ctx, wire.TextChatMsgReq{ToUID: wire.Int32(carol.uid), TextArray: []wire.TextItem{{MsgID: fmt.Sprint("fast-", i), Content: "fast"}}})
 	}
 	for i := 0; i < n; i++ {
 		got := waitPush[wire.NotifyTextChatMsgReq](t, carol.c, wire.IDNotifyTextChatMsgReq)
-		if len(got.TextArray) != 1 || got.TextArray[0].MsgID != fmt.Sprint(i) {
+		if len(got.TextArray) != 1 || got.TextArray[0].MsgID != fmt.Sprint("fast-", i) {
 			t.Fatalf("coalescing client push %d: %+v", i, got.TextArray)
 		}
 	}

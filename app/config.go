@@ -82,6 +82,10 @@ func Defaults() map[string]any {
 		"chat.legacygap":       "10ms",
 		"chat.writetimeout":    "10s",
 		"chat.maxbody":         65535,
+		"chat.maxtext":         32768,
+		"chat.batch":           512,
+		"chat.batchwait":       "2ms",
+		"chat.storequeue":      8192,
 	}
 }
 
@@ -166,6 +170,10 @@ type ChatConfig struct {
 	LegacyGap    time.Duration
 	WriteTimeout time.Duration
 	MaxBody      int
+	MaxText      int           // longest stored text, bytes
+	Batch        int           // most messages per group commit
+	BatchWait    time.Duration // how long a group commit waits to fill
+	StoreQueue   int           // pending stores before senders block
 }
 
 // Has reports whether the process hosts role.
@@ -492,6 +500,10 @@ func parse(k *koanf.Koanf) (*Config, error) {
 		LegacyGap:    p.duration("chat.legacygap"),
 		WriteTimeout: p.duration("chat.writetimeout"),
 		MaxBody:      int(p.integer("chat.maxbody", 1024, 65535)),
+		MaxText:      int(p.integer("chat.maxtext", 1, 65535)),
+		Batch:        int(p.integer("chat.batch", 1, 10000)),
+		BatchWait:    p.duration("chat.batchwait"),
+		StoreQueue:   int(p.integer("chat.storequeue", 1, 1_000_000)),
 	}
 	if err := errors.Join(p.errs...); err != nil {
 		return nil, err

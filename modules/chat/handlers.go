@@ -58,6 +58,8 @@ func (s *Server) login(ctx context.Context, sess *session, f wire.Frame) bool {
 	sess.coalesce = req.HasCap(wire.CapCoalesce)
 	sess.mu.Lock()
 	sess.legacy = !sess.coalesce
+	sess.trackWritten = !req.HasCap(wire.CapConfirm)
+	sess.holding = true // until the replay of undelivered messages is queued
 	sess.mu.Unlock()
 	sess.friends = friends
 
@@ -88,9 +90,20 @@ func (s *Server) login(ctx context.Context, sess *session, f wire.Frame) bool {
 	} else if prevNode != "" && prevNode != s.cfg.NodeName && s.d.Peers != nil {
 		s.kickRemote(ctx, uid, prevNode, prevSession)
 	}
+	if sendErr != nil {
+		return false
+	}
+	// Undelivered messages first, in order; live pushes that arrived in the
+	// meantime follow (those the replay already carried are dropped).
+	replayed, err := s.replay(ctx, sess)
+	sess.release(replayed)
+	if err != nil {
+		// Whatever was not replayed stays undelivered for the next login.
+		s.logger.Error("chat: replay of undelivered messages failed", "uid", uid, "err", err)
+	}
 	s.metrics.logins.Inc()
 	s.logger.Debug("chat: login", "uid", uid, "coalesce", sess.coalesce, "remote", sess.conn.RemoteAddr().String())
-	return sendErr == nil
+	return true
 }
 
 func (s *Server) refuseLogin(sess *session, code errcode.Code, uid int32, why string) {
@@ -169,7 +182,10 @@ func (s *Server) dispatch(ctx context.Context, sess *session, f wire.Frame) bool
 	defer cancel()
 	switch f.ID {
 	case wire.IDHeartBeatReq:
+		s.confirmWritten(ctx, sess)
 		return sess.send(wire.IDHeartBeatRsp, wire.HeartBeatRsp{}) == nil
+	case wire.IDMsgDeliveredReq:
+		return s.msgDelivered(ctx, sess, f)
 	case wire.IDSearchUserReq:
 		return s.search(ctx, sess, f)
 	case wire.IDAddFriendReq:
@@ -179,11 +195,11 @@ func (s *Server) dispatch(ctx context.Context, sess *session, f wire.Frame) bool
 	case wire.IDTextChatMsgReq:
 		return s.text(ctx, sess, f)
 	case wire.IDLoadChatThreadReq:
-		return sess.send(wire.IDLoadChatThreadRsp, wire.LoadChatThreadRsp{Error: int(errcode.LoadChat), UID: sess.uid}) == nil
+		return s.threadsPage(ctx, sess, f)
 	case wire.IDCreatePrivateChatReq:
-		return sess.send(wire.IDCreatePrivateChatRsp, wire.CreatePrivateChatRsp{Error: int(errcode.CreateChat), UID: sess.uid}) == nil
+		return s.createPrivate(ctx, sess, f)
 	case wire.IDLoadChatMsgReq:
-		return sess.send(wire.IDLoadChatMsgRsp, wire.LoadChatMsgRsp{Error: int(errcode.LoadChat)}) == nil
+		return s.messagesPage(ctx, sess, f)
 	case wire.IDChatLogin:
 		// A second login on a logged-in connection: refuse, keep the session.
 		return sess.send(wire.IDChatLoginRsp, wire.LoginRsp{Error: int(errcode.Forbidden), UID: sess.uid}) == nil
@@ -274,6 +290,7 @@ func (s *Server) authFriend(ctx context.Context, sess *session, f wire.Frame) bo
 		return reply(wire.AuthFriendRsp{Error: int(errcode.Forbidden)})
 	}
 	applicant := int32(req.ToUID)
+	greeting := s.greeting(ctx, sess.uid, applicant)
 	ap, me, err := s.d.Store.Approve(ctx, sess.uid, applicant, req.Back)
 	switch {
 	case errors.Is(err, chatstore.ErrNoApplication), errors.Is(err, chatstore.ErrNoUser):
@@ -285,13 +302,54 @@ func (s *Server) authFriend(ctx context.Context, sess *session, f wire.Frame) bo
 		return reply(wire.AuthFriendRsp{Error: int(errcode.Internal), UID: applicant})
 	}
 	sess.friends[applicant] = struct{}{}
-	if !reply(wire.AuthFriendRsp{UID: ap.UID, Name: ap.Name, Nick: ap.Nick, Icon: ap.Icon, Sex: ap.Sex}) {
+	thread, first, err := s.openThread(ctx, sess.uid, applicant, greeting)
+	if err != nil {
+		// The friendship stands; the thread is created by the first text or 1027.
+		s.logger.Error("chat: open the new friends' thread", "uid", sess.uid, "applicant", applicant, "err", err)
+		first = []wire.ThreadMessage{{Sender: sess.uid, MsgContent: friendsNow, ChatTime: chatTime(time.Now().UnixMilli())}}
+	}
+	if !reply(wire.AuthFriendRsp{UID: ap.UID, Name: ap.Name, Nick: ap.Nick, Icon: ap.Icon, Sex: ap.Sex, ChatDatas: first, ThreadID: thread}) {
 		return false
 	}
 	s.push(ctx, applicant, wire.IDNotifyAuthFriendReq, wire.NotifyAuthFriendReq{
 		FromUID: me.UID, ToUID: applicant, Name: me.Name, Nick: me.Nick, Icon: me.Icon, Sex: me.Sex,
+		ChatDatas: first, ThreadID: thread,
 	})
 	return true
+}
+
+// greeting is the text of applicant's pending application to approver ("" if none).
+func (s *Server) greeting(ctx context.Context, approver, applicant int32) string {
+	apps, err := s.d.Store.PendingApplications(ctx, approver)
+	if err != nil {
+		s.logger.Warn("chat: load applications", "uid", approver, "err", err)
+		return ""
+	}
+	for _, a := range apps {
+		if a.UID == applicant {
+			return a.Greeting
+		}
+	}
+	return ""
+}
+
+// isFriend reports whether to is sess's friend, caching confirmed friends in
+// the session (friendships are never removed). On false, code says why.
+func (s *Server) isFriend(ctx context.Context, sess *session, to int32) (bool, errcode.Code) {
+	if _, ok := sess.friends[to]; ok {
+		return true, errcode.OK
+	}
+	friends, err := s.d.Store.AreFriends(ctx, sess.uid, to)
+	if err != nil {
+		s.logger.Error("chat: friendship check", "uid", sess.uid, "to", to, "err", err)
+		return false, errcode.Internal
+	}
+	if !friends {
+		s.metrics.refused.Inc()
+		return false, errcode.Forbidden
+	}
+	sess.friends[to] = struct{}{}
+	return true, errcode.OK
 }
 
 func (s *Server) text(ctx context.Context, sess *session, f wire.Frame) bool {
@@ -306,34 +364,32 @@ func (s *Server) text(ctx context.Context, sess *session, f wire.Frame) bool {
 		rsp.Error = int(errcode.Forbidden)
 		return sess.send(wire.IDTextChatMsgRsp, rsp) == nil
 	}
-	if _, ok := sess.friends[to]; !ok {
-		friends, err := s.d.Store.AreFriends(ctx, sess.uid, to)
-		if err != nil {
-			s.logger.Error("chat: friendship check", "uid", sess.uid, "to", to, "err", err)
-			rsp.Error = int(errcode.Internal)
-			return sess.send(wire.IDTextChatMsgRsp, rsp) == nil
-		}
-		if !friends {
-			s.metrics.refused.Inc()
-			rsp.Error = int(errcode.Forbidden)
-			return sess.send(wire.IDTextChatMsgRsp, rsp) == nil
-		}
-		sess.friends[to] = struct{}{}
+	if ok, code := s.isFriend(ctx, sess, to); !ok {
+		rsp.Error = int(code)
+		return sess.send(wire.IDTextChatMsgRsp, rsp) == nil
 	}
-	// The ACK and the push carry more than the request (more fields, JSON
-	// escapes), so a request near the frame limit can produce an answer that
-	// no frame can hold: refuse it rather than fail to write it.
+	drafts := textDrafts(sess.uid, to, req.TextArray)
+	if !answerFits(rsp, drafts) {
+		rsp.Error, rsp.TextArray = int(errcode.InvalidArgument), nil
+		return sess.send(wire.IDTextChatMsgRsp, rsp) == nil
+	}
+	push, code := s.storeText(ctx, drafts, &req, &rsp)
+	if code != errcode.OK {
+		rsp.Error = int(code)
+		return sess.send(wire.IDTextChatMsgRsp, rsp) == nil
+	}
 	body, err := rsp.MarshalJSON()
-	if err != nil || len(body) > wire.MaxBodyLen {
-		return sess.send(wire.IDTextChatMsgRsp, wire.TextChatMsgRsp{
-			Error: int(errcode.InvalidArgument), FromUID: sess.uid, ToUID: to, ThreadID: rsp.ThreadID,
-		}) == nil
+	if err != nil {
+		s.logger.Error("chat: encode ACK", "uid", sess.uid, "err", err)
+		return false
 	}
 	// Queue the push before the ACK: once a sender holds the ACK, the text is
 	// already queued for the receiver, ahead of anything the sender does next.
-	// The two bodies are identical, so one encoding serves both.
-	push := wire.NotifyTextChatMsgReq(rsp)
-	s.deliverText(ctx, to, body, &push)
+	if push != nil {
+		if pushBody, err := push.MarshalJSON(); err == nil {
+			s.deliverText(ctx, to, pushBody, push)
+		}
+	}
 	s.metrics.texts.Add(float64(len(req.TextArray)))
 	return sess.enqueue(outFrame{id: wire.IDTextChatMsgRsp, body: body}) == nil
 }

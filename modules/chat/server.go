@@ -24,6 +24,7 @@ import (
 type Deps struct {
 	Tokens   TokenChecker
 	Store    Store
+	Messages MessageStore
 	Accounts Accounts
 	KV       kv.Store
 	Logger   *slog.Logger

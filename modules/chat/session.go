@@ -39,30 +39,127 @@ type session struct {
 	closed     bool
 	closeAfter bool // close the connection once the queue is written (kick)
 	legacy     bool // write frames one at a time, LegacyGap apart
+	// While a login replays undelivered messages, live text pushes are held
+	// back so that they cannot overtake older stored ones.
+	holding bool
+	held    []outFrame
+	// For clients that do not confirm deliveries themselves: the highest
+	// seq per thread written to the socket since the last heartbeat.
+	trackWritten bool
+	written      map[int64]int64
 }
 
 // enqueue queues a frame and starts the writer if needed. It never blocks: a
 // session whose queue is full is a client that stopped reading, and it is
 // disconnected rather than allowed to hold anyone up.
-func (s *session) enqueue(f outFrame) error {
+func (s *session) enqueue(f outFrame) error { return s.enqueueFrame(f, false) }
+
+// enqueueReplay queues a replayed stored message, past the hold on live pushes.
+func (s *session) enqueueReplay(f outFrame) error { return s.enqueueFrame(f, true) }
+
+func (s *session) enqueueFrame(f outFrame, replay bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed || s.closeAfter {
 		return ErrOffline
 	}
+	if s.holding && !replay && f.text != nil {
+		if len(s.held) >= s.srv.cfg.SendQueue {
+			return s.dropSlow()
+		}
+		s.held = append(s.held, f)
+		return nil
+	}
 	if len(s.queue) >= s.srv.cfg.SendQueue {
-		s.closed = true
-		s.conn.Close()
-		s.srv.metrics.slowConsumers.Inc()
-		s.srv.logger.Warn("chat: dropping a client that does not read", "uid", s.uid, "queued", len(s.queue))
-		return ErrOffline
+		return s.dropSlow()
 	}
 	s.queue = append(s.queue, f)
-	if !s.writing {
+	s.startWriter()
+	return nil
+}
+
+// dropSlow disconnects a client whose queue is full. Call with mu held.
+func (s *session) dropSlow() error {
+	s.closed = true
+	s.conn.Close()
+	s.srv.metrics.slowConsumers.Inc()
+	s.srv.logger.Warn("chat: dropping a client that does not read", "uid", s.uid, "queued", len(s.queue)+len(s.held))
+	return ErrOffline
+}
+
+// startWriter starts the writer goroutine if it is not running. Call with mu held.
+func (s *session) startWriter() {
+	if !s.writing && len(s.queue) > 0 {
 		s.writing = true
 		go s.writeLoop()
 	}
-	return nil
+}
+
+// hold starts holding live text pushes back (login, before the replay).
+func (s *session) hold() {
+	s.mu.Lock()
+	s.holding = true
+	s.mu.Unlock()
+}
+
+// release ends the hold: held pushes follow the replay, except those whose
+// messages the replay already carried.
+func (s *session) release(replayed map[int64]int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.holding = false
+	for _, f := range s.held {
+		if !covered(f.text, replayed) {
+			s.queue = append(s.queue, f)
+		}
+	}
+	s.held = nil
+	if !s.closed {
+		s.startWriter()
+	}
+}
+
+// covered reports whether every message of a text push was replayed.
+func covered(t *wire.NotifyTextChatMsgReq, replayed map[int64]int64) bool {
+	for _, cd := range t.ChatDatas {
+		if cd.Seq == 0 || cd.Seq > replayed[int64(t.ThreadID)] {
+			return false
+		}
+	}
+	return len(t.ChatDatas) > 0
+}
+
+// noteWritten records text pushes that reached the socket, for implicit
+// delivery confirmation.
+func (s *session) noteWritten(batch []outFrame) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.trackWritten {
+		return
+	}
+	for _, f := range batch {
+		if f.text == nil {
+			continue
+		}
+		for _, cd := range f.text.ChatDatas {
+			if cd.Seq > 0 {
+				if s.written == nil {
+					s.written = map[int64]int64{}
+				}
+				th := int64(f.text.ThreadID)
+				s.written[th] = max(s.written[th], cd.Seq)
+			}
+		}
+	}
+}
+
+// takeWritten returns and forgets what noteWritten recorded.
+func (s *session) takeWritten() map[int64]int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w := s.written
+	s.written = nil
+	return w
 }
 
 // send encodes v and queues it.
@@ -130,6 +227,9 @@ func (s *session) writeLoop() {
 			}
 		}
 		s.srv.metrics.framesOut.Add(float64(len(batch)))
+		if err == nil {
+			s.noteWritten(batch)
+		}
 		if err != nil {
 			s.srv.logger.Debug("chat: write failed, closing", "uid", s.uid, "err", err)
 			s.close()

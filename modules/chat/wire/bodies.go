@@ -20,6 +20,12 @@ import (
 // track of the stream when two frames arrive together.
 const CapCoalesce = "coalesce"
 
+// CapConfirm is the login capability by which a client declares that it
+// confirms received messages with IDMsgDeliveredReq. Without it the server
+// counts a message as delivered once it has written the push and then read
+// any later frame (a heartbeat, say) from the client.
+const CapConfirm = "confirm"
+
 // ChatTimeLayout is the time.Layout of "chat_time" values.
 const ChatTimeLayout = "2006-01-02 15:04:05"
 
@@ -250,6 +256,9 @@ type TextChatData struct {
 	Content   string `json:"content"`
 	Status    int    `json:"status"`
 	ChatTime  string `json:"chat_time"`
+	// Seq is the message's sequence number in its thread (strictly
+	// increasing, gap-free); an imsrv extension, used to confirm delivery.
+	Seq int64 `json:"seq"`
 }
 
 // ThreadMessage is a stored message of a thread, as listed by AuthFriendRsp,
@@ -364,4 +373,18 @@ func nonNil[S ~[]E, E any](s S) S {
 		return S{}
 	}
 	return s
+}
+
+// MsgDeliveredReq is the body of IDMsgDeliveredReq (imsrv extension): the
+// client has received every message of ThreadID up to Seq.
+type MsgDeliveredReq struct {
+	ThreadID Int32 `json:"thread_id"`
+	Seq      int64 `json:"seq"`
+}
+
+// MsgDeliveredRsp is the body of IDMsgDeliveredRsp.
+type MsgDeliveredRsp struct {
+	Error    int   `json:"error"`
+	ThreadID int32 `json:"thread_id"`
+	Seq      int64 `json:"seq"`
 }

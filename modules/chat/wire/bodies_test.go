@@ -48,6 +48,8 @@ func samples() []sample {
 		{IDCreatePrivateChatRsp, CreatePrivateChatRsp{UID: 1054, OtherID: 1055, ThreadID: 7}},
 		{IDLoadChatMsgReq, LoadChatMsgReq{ThreadID: 7, MessageID: 0}},
 		{IDLoadChatMsgRsp, LoadChatMsgRsp{ThreadID: 7, LastMessageID: 2, ChatDatas: msgs}},
+		{IDMsgDeliveredReq, MsgDeliveredReq{ThreadID: 7, Seq: 42}},
+		{IDMsgDeliveredRsp, MsgDeliveredRsp{ThreadID: 7, Seq: 42}},
 	}
 }
 

@@ -39,6 +39,15 @@ const (
 	IDLoadChatMsgRsp       MsgID = 1030 // server → client, LoadChatMsgRsp
 )
 
+// imsrv extensions (ids from 1100 up; llfc clients never send them).
+const (
+	// IDMsgDeliveredReq confirms that the client has received every message
+	// of a thread up to a sequence number (MsgDeliveredReq). Messages it has
+	// not confirmed are delivered again at its next login.
+	IDMsgDeliveredReq MsgID = 1100 // client → server, MsgDeliveredReq
+	IDMsgDeliveredRsp MsgID = 1101 // server → client, MsgDeliveredRsp
+)
+
 // String returns the llfc macro name of a known id, e.g. "ID_SEARCH_USER_REQ",
 // and "MsgID(n)" for any other value.
 func (id MsgID) String() string {
@@ -87,6 +96,10 @@ func (id MsgID) String() string {
 		return "ID_LOAD_CHAT_MSG_REQ"
 	case IDLoadChatMsgRsp:
 		return "ID_LOAD_CHAT_MSG_RSP"
+	case IDMsgDeliveredReq:
+		return "ID_MSG_DELIVERED_REQ"
+	case IDMsgDeliveredRsp:
+		return "ID_MSG_DELIVERED_RSP"
 	}
 	return "MsgID(" + strconv.Itoa(int(id)) + ")"
 }
@@ -103,7 +116,7 @@ func (id MsgID) Response() (MsgID, bool) {
 	switch id {
 	case IDChatLogin, IDSearchUserReq, IDAddFriendReq, IDAuthFriendReq,
 		IDTextChatMsgReq, IDHeartBeatReq, IDLoadChatThreadReq,
-		IDCreatePrivateChatReq, IDLoadChatMsgReq:
+		IDCreatePrivateChatReq, IDLoadChatMsgReq, IDMsgDeliveredReq:
 		// Every request is answered with the next id.
 		return id + 1, true
 	}
@@ -125,7 +138,7 @@ func (id MsgID) isResponse() bool {
 	switch id {
 	case IDChatLoginRsp, IDSearchUserRsp, IDAddFriendRsp, IDAuthFriendRsp,
 		IDTextChatMsgRsp, IDHeartBeatRsp, IDLoadChatThreadRsp,
-		IDCreatePrivateChatRsp, IDLoadChatMsgRsp:
+		IDCreatePrivateChatRsp, IDLoadChatMsgRsp, IDMsgDeliveredRsp:
 		return true
 	}
 	return false

@@ -31,6 +31,7 @@ func TestMsgIDClassification(t *testing.T) {
 		IDLoadChatThreadReq:    IDLoadChatThreadRsp,
 		IDCreatePrivateChatReq: IDCreatePrivateChatRsp,
 		IDLoadChatMsgReq:       IDLoadChatMsgRsp,
+		IDMsgDeliveredReq:      IDMsgDeliveredRsp,
 	}
 	pushes := map[MsgID]bool{
 		IDNotifyAddFriendReq: true, IDNotifyAuthFriendReq: true,
@@ -52,7 +53,7 @@ func TestMsgIDClassification(t *testing.T) {
 			}
 		}
 	}
-	if known != 22 {
-		t.Errorf("%d known ids, want 22", known)
+	if known != 24 {
+		t.Errorf("%d known ids, want 24", known)
 	}
 }
