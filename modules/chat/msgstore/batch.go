@@ -80,7 +80,7 @@ func (s *Store) append(ctx context.Context, drafts []Draft) ([]Message, error) {
 	// still send on it; Run closes s.stop first, so a sender blocked on a
 	// full queue gives up instead of holding Run up.
 	s.mu.RLock()
-	if s.state == stateStopped {
+	if s.stopped {
 		s.mu.RUnlock()
 		return nil, ErrNotRunning
 	}
@@ -108,13 +108,11 @@ func (s *Store) append(ctx context.Context, drafts []Draft) ([]Message, error) {
 // not canceled by ctx; each batch transaction is bounded by
 // Config.CommitTimeout. Run may be called once.
 func (s *Store) Run(ctx context.Context) error {
-	s.mu.Lock()
-	if s.state != stateNew {
-		s.mu.Unlock()
+	// Not under mu: before Run starts, senders may be blocked on a full
+	// queue holding it for reading.
+	if !s.started.CompareAndSwap(false, true) {
 		return errors.New("msgstore: Run called twice")
 	}
-	s.state = stateRunning
-	s.mu.Unlock()
 
 	dbctx := context.WithoutCancel(ctx)
 	timer := time.NewTimer(time.Hour)
@@ -142,7 +140,7 @@ func (s *Store) Run(ctx context.Context) error {
 	// added to the queue, and what it holds is drained.
 	close(s.stop)
 	s.mu.Lock()
-	s.state = stateStopped
+	s.stopped = true
 	s.mu.Unlock()
 	for {
 		first := carry

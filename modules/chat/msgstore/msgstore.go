@@ -178,27 +178,21 @@ type Stats struct {
 
 // Store keeps threads, messages and delivery cursors in SQL.
 type Store struct {
-	db    sqldb.DB
-	cfg   Config
-	log   *slog.Logger
-	pg    bool
-	queue chan *request
-	stop  chan struct{} // closed when Run stops accepting requests
-	mu    sync.RWMutex  // guards state; held for reading while sending on queue
-	state int
+	db      sqldb.DB
+	cfg     Config
+	log     *slog.Logger
+	pg      bool
+	queue   chan *request
+	stop    chan struct{} // closed when Run stops accepting requests
+	started atomic.Bool   // Run has been called
+	mu      sync.RWMutex  // guards stopped; held for reading while sending on queue
+	stopped bool          // Run accepts no more requests
 	// checkDups makes batches look up stored duplicates before inserting
 	// (set after resends were seen).
 	checkDups atomic.Bool
 	stats     struct{ batches, messages, duplicates, retries, failed atomic.Uint64 }
 	timeNow   func() time.Time
 }
-
-// Run states.
-const (
-	stateNew = iota
-	stateRunning
-	stateStopped
-)
 
 // New returns a store on db. It does no I/O and starts nothing: Append works
 // while Run runs. A nil logger discards.

@@ -797,16 +797,23 @@ func TestRunShutdownDrains(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 
-		// Queued before Run starts: stored once it does.
-		early := make(chan error, 1)
-		go func() {
-			_, err := s.Append(t.Context(), []msgstore.Draft{text(u[0], u[1], "early", "queued before Run")})
-			early <- err
-		}()
+		// Queued before Run starts, more than the queue holds: stored once
+		// it does.
+		const early = 10
+		earlyErrs := make(chan error, early)
+		for i := range early {
+			go func() {
+				_, err := s.Append(t.Context(), []msgstore.Draft{text(u[0], u[1], fmt.Sprint("early", i), "queued before Run")})
+				earlyErrs <- err
+			}()
+		}
+		time.Sleep(20 * time.Millisecond) // let them fill the queue
 		done := make(chan error, 1)
 		go func() { done <- s.Run(ctx) }()
-		if err := <-early; err != nil {
-			t.Fatalf("Append before Run: %v", err)
+		for range early {
+			if err := <-earlyErrs; err != nil {
+				t.Fatalf("Append before Run: %v", err)
+			}
 		}
 
 		const senders = 40
@@ -860,8 +867,8 @@ func TestRunShutdownDrains(t *testing.T) {
 				t.Fatalf("Append during shutdown: %v", r.err)
 			}
 		}
-		if int64(ok+1) != e.count(`SELECT COUNT(*) FROM chat_message`) {
-			t.Fatalf("%d reported stored, %d in the database", ok+1, e.count(`SELECT COUNT(*) FROM chat_message`))
+		if n := e.count(`SELECT COUNT(*) FROM chat_message`); int64(ok+early) != n {
+			t.Fatalf("%d reported stored, %d in the database", ok+early, n)
 		}
 		if _, err := s.Append(t.Context(), []msgstore.Draft{text(u[0], u[1], "late", "x")}); !errors.Is(err, msgstore.ErrNotRunning) {
 			t.Fatalf("Append after Run: %v", err)
