@@ -374,10 +374,7 @@ func (s *Server) text(ctx context.Context, sess *session, f wire.Frame) bool {
 		return sess.send(wire.IDTextChatMsgRsp, rsp) == nil
 	}
 	push, code := s.storeText(ctx, drafts, &req, &rsp)
-	if code != errcode.OK {
-		rsp.Error = int(code)
-		return sess.send(wire.IDTextChatMsgRsp, rsp) == nil
-	}
+	rsp.Error = int(code)
 	body, err := rsp.MarshalJSON()
 	if err != nil {
 		s.logger.Error("chat: encode ACK", "uid", sess.uid, "err", err)

@@ -105,7 +105,9 @@ func answerFits(rsp wire.TextChatMsgRsp, drafts []msgstore.Draft) bool {
 }
 
 // storeText commits the drafts of one 1017 and fills the ACK; it returns the
-// push for the receiver (nil when every text was a resend) or an error code.
+// push for the receiver (nil when every text was a resend) and a result
+// code. A push may come with an error code: the texts it carries are stored
+// and must be delivered even though the request as a whole is refused.
 func (s *Server) storeText(ctx context.Context, drafts []msgstore.Draft, req *wire.TextChatMsgReq, rsp *wire.TextChatMsgRsp) (*wire.NotifyTextChatMsgReq, errcode.Code) {
 	msgs, err := s.d.Messages.Append(ctx, drafts)
 	switch {
@@ -115,27 +117,29 @@ func (s *Server) storeText(ctx context.Context, drafts []msgstore.Draft, req *wi
 		s.logger.Error("chat: storing texts failed; sender told so", "uid", rsp.FromUID, "to", rsp.ToUID, "err", err)
 		return nil, errcode.Internal
 	}
-	for _, m := range msgs {
+	code := errcode.OK
+	var push *wire.NotifyTextChatMsgReq
+	rsp.ChatDatas = make([]wire.TextChatData, 0, len(msgs))
+	for i, m := range msgs {
 		if m.Duplicate && m.Receiver != rsp.ToUID {
 			// The client reused one of its ids for another conversation: the
-			// stored message is not this one, so do not pretend it is.
-			return nil, errcode.InvalidArgument
+			// stored message is not this one, so do not pretend it is. The
+			// request's other texts are stored and still delivered.
+			code = errcode.InvalidArgument
+			continue
 		}
-	}
-	rsp.ThreadID = int32(msgs[0].ThreadID)
-	rsp.ChatDatas = make([]wire.TextChatData, len(msgs))
-	push := &wire.NotifyTextChatMsgReq{FromUID: rsp.FromUID, ToUID: rsp.ToUID, ThreadID: rsp.ThreadID}
-	for i, m := range msgs {
-		rsp.ChatDatas[i] = textData(m)
+		cd := textData(m)
+		rsp.ThreadID = int32(m.ThreadID)
+		rsp.ChatDatas = append(rsp.ChatDatas, cd)
 		if !m.Duplicate {
+			if push == nil {
+				push = &wire.NotifyTextChatMsgReq{FromUID: rsp.FromUID, ToUID: rsp.ToUID, ThreadID: int32(m.ThreadID)}
+			}
 			push.TextArray = append(push.TextArray, req.TextArray[i])
-			push.ChatDatas = append(push.ChatDatas, rsp.ChatDatas[i])
+			push.ChatDatas = append(push.ChatDatas, cd)
 		}
 	}
-	if len(push.ChatDatas) == 0 {
-		return nil, errcode.OK
-	}
-	return push, errcode.OK
+	return push, code
 }
 
 // replay pushes every message uid has not confirmed, oldest first, grouped
@@ -217,7 +221,10 @@ func (s *Server) msgDelivered(ctx context.Context, sess *session, f wire.Frame) 
 		return sess.send(wire.IDMsgDeliveredRsp, wire.MsgDeliveredRsp{Error: int(errcode.JSON)}) == nil
 	}
 	rsp := wire.MsgDeliveredRsp{ThreadID: int32(req.ThreadID), Seq: req.Seq}
-	if err := s.d.Messages.Confirm(ctx, sess.uid, int64(req.ThreadID), req.Seq); err != nil {
+	switch err := s.d.Messages.Confirm(ctx, sess.uid, int64(req.ThreadID), req.Seq); {
+	case errors.Is(err, msgstore.ErrNoThread), errors.Is(err, msgstore.ErrNotMember):
+		rsp.Error = int(errcode.Forbidden)
+	case err != nil:
 		s.logger.Error("chat: confirm delivery", "uid", sess.uid, "err", err)
 		rsp.Error = int(errcode.Internal)
 	}

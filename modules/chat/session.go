@@ -95,13 +95,6 @@ func (s *session) startWriter() {
 	}
 }
 
-// hold starts holding live text pushes back (login, before the replay).
-func (s *session) hold() {
-	s.mu.Lock()
-	s.holding = true
-	s.mu.Unlock()
-}
-
 // release ends the hold: held pushes follow the replay, except those whose
 // messages the replay already carried.
 func (s *session) release(replayed map[int64]int64) {

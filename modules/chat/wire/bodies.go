@@ -23,7 +23,7 @@ const CapCoalesce = "coalesce"
 // CapConfirm is the login capability by which a client declares that it
 // confirms received messages with IDMsgDeliveredReq. Without it the server
 // counts a message as delivered once it has written the push and then read
-// any later frame (a heartbeat, say) from the client.
+// a heartbeat (1023) from the client.
 const CapConfirm = "confirm"
 
 // ChatTimeLayout is the time.Layout of "chat_time" values.
