@@ -15,9 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/rueidis"
-
 	"github.com/imsrv/imsrv/app"
+	"github.com/imsrv/imsrv/platform/kv/kvtest"
 	ilog "github.com/imsrv/imsrv/platform/log"
 	"github.com/imsrv/imsrv/platform/mail/mailtest"
 	"github.com/imsrv/imsrv/platform/sqldb/sqldbtest"
@@ -42,47 +41,13 @@ func backends() []backend {
 				t.Skip("IMSRV_TEST_REDIS_URL not set")
 			}
 			prefix := "test-" + randHex(6) + ":"
-			t.Cleanup(func() { dropRedisPrefix(t, redisURL, prefix) })
+			t.Cleanup(func() { kvtest.DropPrefix(t, redisURL, prefix) })
 			return []string{
 				"IMSRV_DATABASE_URL=" + sqldbtest.PostgresURL(t),
 				"IMSRV_REDIS_URL=" + redisURL,
 				"IMSRV_REDIS_PREFIX=" + prefix,
 			}
 		}},
-	}
-}
-
-// dropRedisPrefix deletes every key a test wrote under its prefix.
-func dropRedisPrefix(t *testing.T, url, prefix string) {
-	opt, err := rueidis.ParseURL(url)
-	if err != nil {
-		t.Errorf("redis cleanup: %v", err)
-		return
-	}
-	opt.DisableCache = true
-	c, err := rueidis.NewClient(opt)
-	if err != nil {
-		t.Errorf("redis cleanup: %v", err)
-		return
-	}
-	defer c.Close()
-	ctx := context.Background()
-	var cursor uint64
-	for {
-		e, err := c.Do(ctx, c.B().Scan().Cursor(cursor).Match(prefix+"*").Count(1000).Build()).AsScanEntry()
-		if err != nil {
-			t.Errorf("redis cleanup: scan: %v", err)
-			return
-		}
-		if len(e.Elements) > 0 {
-			if err := c.Do(ctx, c.B().Del().Key(e.Elements...).Build()).Error(); err != nil {
-				t.Errorf("redis cleanup: del: %v", err)
-				return
-			}
-		}
-		if cursor = e.Cursor; cursor == 0 {
-			return
-		}
 	}
 }
 
