@@ -116,7 +116,7 @@ func NewRootCommand(version string) *cobra.Command {
 			fmt.Fprintln(cmd.OutOrStdout(), versionString(version))
 		},
 	}
-	root.AddCommand(all, serve, migrate, ver, newClientCommand())
+	root.AddCommand(all, serve, migrate, ver, newClientCommand(), newBenchCommand())
 	return root
 }
 
