@@ -16,7 +16,6 @@ import (
 	"github.com/imsrv/imsrv/app"
 	"github.com/imsrv/imsrv/modules/chat/chatclient"
 	"github.com/imsrv/imsrv/modules/chat/wire"
-	"github.com/imsrv/imsrv/modules/status"
 	ilog "github.com/imsrv/imsrv/platform/log"
 )
 
@@ -32,23 +31,32 @@ import (
 // allocs/op are the whole system's (both clients and the server) per round
 // trip. Results and how to read them are in docs/BENCHMARKS.md.
 
-// benchApp starts an App like startApp does, but for any testing.TB and
-// without the mail sink: the verify sender is "log" with a discarded logger,
-// and the heartbeat timeout is long so that idle benchmark connections are
-// never reaped between sub-benchmarks.
+// benchApp starts a single-process node (every role, SQLite + in-memory KV)
+// for any testing.TB; see benchNode.
 func benchApp(tb testing.TB) *app.App {
 	tb.Helper()
-	env := []string{
+	return benchNode(tb, []string{"IMSRV_DATABASE_URL=sqlite://" + tb.TempDir() + "/imsrv.db"})
+}
+
+// benchNode starts an App in-process on storage and with extraEnv (roles,
+// peers), for any testing.TB: :0 listeners, the "log" verify sender, a
+// discarded logger and a 10-minute heartbeat so that idle benchmark
+// connections are never reaped between sub-benchmarks. A chat node is
+// returned once it is registered. It stops at cleanup, so that nodes started
+// later stop first.
+func benchNode(tb testing.TB, storage []string, extraEnv ...string) *app.App {
+	tb.Helper()
+	env := append([]string{
 		"IMSRV_ROLES=all",
 		"IMSRV_NODE_NAME=bench-" + randHex(4),
-		"IMSRV_DATABASE_URL=sqlite://" + tb.TempDir() + "/imsrv.db",
 		"IMSRV_GATE_LISTEN=127.0.0.1:0",
 		"IMSRV_CHAT_LISTEN=127.0.0.1:0",
 		"IMSRV_CHAT_RPCLISTEN=127.0.0.1:0",
 		"IMSRV_CHAT_HEARTBEAT=10m",
 		"IMSRV_VERIFY_SENDER=log",
 		"IMSRV_LOG_LEVEL=error",
-	}
+	}, storage...)
+	env = append(env, extraEnv...)
 	cfg, err := app.Load(app.LoadOptions{Env: env})
 	if err != nil {
 		tb.Fatalf("load config: %v", err)
@@ -79,20 +87,11 @@ func benchApp(tb testing.TB) *app.App {
 			tb.Errorf("app close: %v", err)
 		}
 	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		nodes, err := a.Status().Nodes(ctx)
-		if err != nil {
-			tb.Fatalf("list nodes: %v", err)
-		}
-		if slices.ContainsFunc(nodes, func(n status.NodeInfo) bool { return n.Name == cfg.NodeName }) {
-			return a
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("chat node %s never registered", cfg.NodeName)
-		}
-		time.Sleep(5 * time.Millisecond)
+	if !cfg.Has(app.RoleChat) {
+		return a
 	}
+	waitNodeRegistered(tb, a, cfg.NodeName)
+	return a
 }
 
 // benchUser is a provisioned user logged in to the node.

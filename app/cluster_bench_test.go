@@ -3,9 +3,7 @@ package app_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,9 +13,7 @@ import (
 	"github.com/imsrv/imsrv/app"
 	"github.com/imsrv/imsrv/modules/chat/chatclient"
 	"github.com/imsrv/imsrv/modules/chat/wire"
-	"github.com/imsrv/imsrv/modules/status"
 	"github.com/imsrv/imsrv/platform/kv/kvtest"
-	ilog "github.com/imsrv/imsrv/platform/log"
 	"github.com/imsrv/imsrv/platform/sqldb/sqldbtest"
 )
 
@@ -128,74 +124,6 @@ func benchClusterStorage(tb testing.TB) []string {
 		"IMSRV_DATABASE_URL=" + sqldbtest.PostgresURL(tb),
 		"IMSRV_REDIS_URL=" + redisURL,
 		"IMSRV_REDIS_PREFIX=" + prefix,
-	}
-}
-
-// benchNode starts one process of a split deployment in-process, on storage
-// and with extraEnv (roles, peers), for any testing.TB: benchApp's settings
-// (verify sender "log", a discarded logger, a 10-minute heartbeat so idle
-// benchmark connections are never reaped) on :0 listeners. A chat node is
-// returned once it is registered. It stops at cleanup, so that nodes
-// started later stop first.
-func benchNode(tb testing.TB, storage []string, extraEnv ...string) *app.App {
-	tb.Helper()
-	env := append([]string{
-		"IMSRV_ROLES=all",
-		"IMSRV_NODE_NAME=bench-" + randHex(4),
-		"IMSRV_GATE_LISTEN=127.0.0.1:0",
-		"IMSRV_CHAT_LISTEN=127.0.0.1:0",
-		"IMSRV_CHAT_RPCLISTEN=127.0.0.1:0",
-		"IMSRV_CHAT_HEARTBEAT=10m",
-		"IMSRV_VERIFY_SENDER=log",
-		"IMSRV_LOG_LEVEL=error",
-	}, storage...)
-	env = append(env, extraEnv...)
-	cfg, err := app.Load(app.LoadOptions{Env: env})
-	if err != nil {
-		tb.Fatalf("load config: %v", err)
-	}
-	logger, err := ilog.New(io.Discard, "error", "text")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	a := app.New(cfg, logger)
-	ctx, cancel := context.WithCancel(context.Background())
-	if err := a.Open(ctx); err != nil {
-		cancel()
-		tb.Fatalf("open app: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	tb.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				tb.Errorf("app run: %v", err)
-			}
-		case <-time.After(15 * time.Second):
-			tb.Errorf("app did not shut down within 15s")
-		}
-		if err := a.Close(); err != nil {
-			tb.Errorf("app close: %v", err)
-		}
-	})
-	if !cfg.Has(app.RoleChat) {
-		return a
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		nodes, err := a.Status().Nodes(ctx)
-		if err != nil {
-			tb.Fatalf("list nodes: %v", err)
-		}
-		if slices.ContainsFunc(nodes, func(n status.NodeInfo) bool { return n.Name == cfg.NodeName }) {
-			return a
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("chat node %s never registered", cfg.NodeName)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 

@@ -142,7 +142,7 @@ func startAppWith(t *testing.T, storage []string, extraEnv ...string) *testApp {
 
 // waitNodeRegistered waits until the chat node's first registration is in,
 // so that logins can be allocated to it.
-func waitNodeRegistered(t *testing.T, a *app.App, name string) {
+func waitNodeRegistered(t testing.TB, a *app.App, name string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
