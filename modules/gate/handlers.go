@@ -85,11 +85,11 @@ func (g *Gate) userRegister(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := account.ValidateName(req.User); err != nil {
-		failf(w, errcode.InvalidArgument, strings.TrimPrefix(err.Error(), account.ErrInvalid.Error()+": "))
+		failInvalid(w, err)
 		return
 	}
 	if err := account.ValidatePassword(req.Passwd); err != nil {
-		failf(w, errcode.InvalidArgument, strings.TrimPrefix(err.Error(), account.ErrInvalid.Error()+": "))
+		failInvalid(w, err)
 		return
 	}
 	ctx := r.Context()
@@ -118,7 +118,7 @@ func (g *Gate) userRegister(w http.ResponseWriter, r *http.Request) {
 		fail(w, errcode.UserExist)
 		return
 	case errors.Is(err, account.ErrInvalid):
-		failf(w, errcode.InvalidArgument, strings.TrimPrefix(err.Error(), account.ErrInvalid.Error()+": "))
+		failInvalid(w, err)
 		return
 	case err != nil:
 		g.internal(w, r, err)
@@ -139,7 +139,7 @@ func (g *Gate) resetPwd(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := account.ValidatePassword(req.Passwd); err != nil {
-		failf(w, errcode.InvalidArgument, strings.TrimPrefix(err.Error(), account.ErrInvalid.Error()+": "))
+		failInvalid(w, err)
 		return
 	}
 	ctx := r.Context()
@@ -223,6 +223,11 @@ func (g *Gate) failVerify(w http.ResponseWriter, r *http.Request, err error) {
 		g.d.Logger.ErrorContext(r.Context(), "gate: verify failed", "path", r.URL.Path, "err", err)
 		fail(w, errcode.RPCFailed)
 	}
+}
+
+// failInvalid answers 1101 with what account validation said is wrong.
+func failInvalid(w http.ResponseWriter, err error) {
+	failf(w, errcode.InvalidArgument, strings.TrimPrefix(err.Error(), account.ErrInvalid.Error()+": "))
 }
 
 // internal answers 1103 and logs the cause once, here at the edge.
