@@ -181,7 +181,7 @@ func (g *Gate) adminCreate(r *http.Request, nu adminNewUser, reuse bool) (adminU
 		res.UID, res.Email, res.Created = u.UID, u.Email, true
 		return res, nil
 	case errors.Is(err, account.ErrInvalid):
-		return refuse(errcode.InvalidArgument, strings.TrimPrefix(err.Error(), account.ErrInvalid.Error()+": "))
+		return refuse(errcode.InvalidArgument, invalidDetail(err))
 	case !errors.Is(err, account.ErrTaken):
 		return res, err
 	case !reuse:

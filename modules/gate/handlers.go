@@ -227,7 +227,12 @@ func (g *Gate) failVerify(w http.ResponseWriter, r *http.Request, err error) {
 
 // failInvalid answers 1101 with what account validation said is wrong.
 func failInvalid(w http.ResponseWriter, err error) {
-	failf(w, errcode.InvalidArgument, strings.TrimPrefix(err.Error(), account.ErrInvalid.Error()+": "))
+	failf(w, errcode.InvalidArgument, invalidDetail(err))
+}
+
+// invalidDetail is an account validation error without its sentinel's text.
+func invalidDetail(err error) string {
+	return strings.TrimPrefix(err.Error(), account.ErrInvalid.Error()+": ")
 }
 
 // internal answers 1103 and logs the cause once, here at the edge.
