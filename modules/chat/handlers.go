@@ -383,7 +383,13 @@ func (s *Server) text(ctx context.Context, sess *session, f wire.Frame) bool {
 	// Queue the push before the ACK: once a sender holds the ACK, the text is
 	// already queued for the receiver, ahead of anything the sender does next.
 	if push != nil {
-		if pushBody, err := push.MarshalJSON(); err == nil {
+		// Without resends the push has exactly the ACK's fields (1019 and
+		// 1018 share a body type): its encoding is the ACK's.
+		pushBody := body
+		if rsp.Error != 0 || len(push.ChatDatas) != len(rsp.ChatDatas) || len(push.TextArray) != len(rsp.TextArray) {
+			pushBody, err = push.MarshalJSON()
+		}
+		if err == nil {
 			s.deliverText(ctx, to, pushBody, push)
 		}
 	}
